@@ -93,7 +93,13 @@ CAMPAIGN_TYPES = (
     "new_user_bonus",
     "reactivation_bonus",
 )
-PRODUCT_EVENT_TYPES = ("announced", "listed", "iteration_released", "delisting_announced", "delisted")
+PRODUCT_EVENT_TYPES = (
+    "announced",
+    "listed",
+    "iteration_released",
+    "delisting_announced",
+    "delisted",
+)
 TICKET_CHANNELS = ("chat", "email", "community", "phone")
 TICKET_CATEGORIES = (
     "deposit_withdrawal",

@@ -46,9 +46,7 @@ def warehouse_url() -> str:
     if url:
         scheme = urlsplit(url).scheme
         if scheme not in ("postgresql", "postgres"):
-            raise WarehouseError(
-                f"{ENV_URL} must be a postgresql:// URL, got scheme {scheme!r}"
-            )
+            raise WarehouseError(f"{ENV_URL} must be a postgresql:// URL, got scheme {scheme!r}")
         return url
     return _embedded_url()
 

@@ -1,0 +1,62 @@
+# exops — the two commands a newcomer needs are `make run` and `make test`.
+# Everything installs itself into .venv/ from uv.lock; only Python 3.11 and make are assumed.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+TOOLS := var/tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+# `make run` defaults: the built-in simulated exchange
+USERS ?= 20000
+DAYS ?= 90
+START ?= 2026-08-01
+SEED ?= 42
+
+.PHONY: help install run test test-unit test-integration lint format clean stop
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	@mkdir -p $(TOOLS)
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"exops needs Python 3.11, found {sys.version.split()[0]} at {sys.executable}"'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(STAMP): $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(STAMP) ## install everything into .venv from uv.lock (quick when nothing changed)
+
+run: install ## simulate an exchange, run the whole pipeline through Airflow, say what came out
+	$(VENV)/bin/exops run --users $(USERS) --days $(DAYS) --start $(START) --seed $(SEED)
+
+test: install ## all tests: unit, then integration on real PostgreSQL / SMTP / Airflow
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: install ## fast tests only (no services)
+	$(VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
+
+test-integration: install ## integration tests only
+	$(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## ruff format and autofix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+stop: ## stop the embedded PostgreSQL
+	-@[ -x $(VENV)/bin/exops ] && $(VENV)/bin/exops warehouse stop
+
+clean: stop ## remove local state (embedded warehouse, Airflow DB, landing zone, reports)
+	rm -rf var/pg var/airflow var/landing var/reports var/mail var/dbt

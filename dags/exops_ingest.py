@@ -1,0 +1,50 @@
+"""Daily ingestion: landing-zone partitions -> raw tables, one task per source.
+
+Each run loads every complete partition up to its data interval's date that is not loaded
+yet or was re-delivered, so a rerun or a backfill of any day is safe (already-loaded
+partitions with the same checksums are skipped). Each task updates the source's Asset, which
+the transform DAG is scheduled on.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+
+from exops.assets import RAW_ASSET_URIS
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": int(os.environ.get("EXOPS_TASK_RETRIES", "2")),
+    "retry_delay": timedelta(seconds=int(os.environ.get("EXOPS_RETRY_DELAY_SECONDS", "120"))),
+    "retry_exponential_backoff": True,
+}
+
+
+@dag(
+    dag_id="exops_ingest",
+    description="Load landing-zone partitions into the warehouse raw schema",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["exops", "ingest", "raw"],
+    doc_md=__doc__,
+)
+def exops_ingest():
+    for source, uri in RAW_ASSET_URIS.items():
+
+        @task(task_id=f"ingest_{source}", outlets=[Asset(name=f"raw_{source}", uri=uri)])
+        def ingest_source(source: str = source, **context) -> dict:
+            from exops.orchestration import ingest_for_interval
+
+            return ingest_for_interval(source, context["data_interval_start"])
+
+        ingest_source()
+
+
+exops_ingest()

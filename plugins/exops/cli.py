@@ -1,0 +1,182 @@
+"""The `exops` command line: one subcommand per stage of the data's journey, plus `run`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+
+from exops.settings import default_landing_dir
+
+DEFAULT_USERS = 20_000
+DEFAULT_DAYS = 90
+DEFAULT_START = "2026-08-01"
+DEFAULT_SEED = 42
+
+
+def _parse_date(_ctx, _param, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _echo_progress(label: str):
+    """A one-line progress indicator on stderr for work measured in steps."""
+    started = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        elapsed = time.monotonic() - started
+        width = 30
+        filled = int(width * done / total) if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        click.echo(f"\r{label} [{bar}] {done}/{total}  {elapsed:5.1f}s", nl=False, err=True)
+        if end:
+            click.echo("", err=True)
+
+    return report
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+def main(verbose: bool) -> None:
+    """exops: the product-operations data platform of an exchange.
+
+    \b
+    The data's journey, one subcommand per stage:
+      simulate   write a realistic landing zone (exchange, crm, feedback deliveries)
+      ingest     load complete landing partitions into the warehouse's raw schema
+      transform  build the KPI marts with dbt
+      run        all stages, orchestrated by Airflow (what `make run` does)
+
+    \b
+    The warehouse is PostgreSQL from EXOPS_WAREHOUSE_URL; when unset, an embedded
+    PostgreSQL under var/pg is started on first use (see `exops warehouse --help`).
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Landing-zone root to write [default: var/landing].",
+)
+@click.option("--users", type=click.IntRange(min=1), default=DEFAULT_USERS, show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=DEFAULT_DAYS, show_default=True)
+@click.option(
+    "--start",
+    default=DEFAULT_START,
+    show_default=True,
+    callback=_parse_date,
+    help="First business date (UTC), YYYY-MM-DD.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=DEFAULT_SEED,
+    show_default=True,
+    help="Same arguments and seed give byte-identical files.",
+)
+def simulate(out: Path | None, users: int, days: int, start: date, seed: int) -> None:
+    """Write a simulated landing zone that follows shared/spec/SOURCES.md."""
+    from exops.simulate import simulate as run_simulation
+
+    out = out or default_landing_dir()
+    click.echo(f"simulating {users:,} users x {days} days from {start} (seed {seed}) into {out}")
+    started = time.monotonic()
+    counts = run_simulation(out, users, days, start, seed, progress=_echo_progress("days"))
+    total = sum(counts.values())
+    click.echo(f"wrote {total:,} records in {time.monotonic() - started:.1f}s:")
+    for name, n in sorted(counts.items()):
+        click.echo(f"  {name:<32} {n:>12,}")
+
+
+@main.command()
+@click.option(
+    "--landing",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Landing-zone root [default: EXOPS_LANDING_DIR or var/landing].",
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    type=click.Choice(["exchange", "crm", "feedback"]),
+    help="Only this source (repeatable).",
+)
+@click.option(
+    "--entity", "entities", multiple=True, help="Only this entity, e.g. trades (repeatable)."
+)
+@click.option(
+    "--from", "dt_from", callback=_parse_date, help="Only partitions with dt >= this date."
+)
+@click.option("--to", "dt_to", callback=_parse_date, help="Only partitions with dt <= this date.")
+def ingest(landing: Path | None, sources, entities, dt_from, dt_to) -> None:
+    """Load every complete (has _SUCCESS) new or re-delivered partition into raw.<source>_<entity>.
+
+    Bad rows go to audit.quarantine with file, line, column and reason; every file gets a row
+    in audit.loads. Exits 1 if a partition could not be loaded at all.
+    """
+    from exops.ingest import ingest as run_ingest
+
+    landing = landing or default_landing_dir()
+    if not landing.exists():
+        raise click.ClickException(
+            f"landing zone {landing} does not exist; run `exops simulate` first"
+        )
+    report = run_ingest(
+        landing,
+        sources=sources or None,
+        entities=entities or None,
+        dt_from=dt_from,
+        dt_to=dt_to,
+        progress=lambda msg: click.echo(msg, err=True),
+    )
+    for line in report.summary_lines():
+        click.echo(line)
+    if report.failed:
+        sys.exit(1)
+
+
+@main.command()
+def status() -> None:
+    """What the warehouse holds: rows loaded and quarantined per entity, the as-of date."""
+    from exops.status import load_summary_lines
+
+    for line in load_summary_lines():
+        click.echo(line)
+
+
+@main.group()
+def warehouse() -> None:
+    """The warehouse connection (EXOPS_WAREHOUSE_URL, or the embedded PostgreSQL)."""
+
+
+@warehouse.command("url")
+def warehouse_url_cmd() -> None:
+    """Print the warehouse URL (starting the embedded server if needed), password hidden."""
+    from exops import warehouse as wh
+
+    click.echo(wh.describe(wh.warehouse_url()))
+
+
+@warehouse.command("stop")
+def warehouse_stop() -> None:
+    """Stop the embedded PostgreSQL (no effect on a configured warehouse)."""
+    from exops import warehouse as wh
+
+    click.echo("stopped" if wh.stop_embedded() else "the embedded warehouse was not running")

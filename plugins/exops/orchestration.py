@@ -1,0 +1,35 @@
+"""What the DAG tasks call: thin wrappers that turn an Airflow interval into exops work."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+
+from exops.settings import default_landing_dir
+
+log = logging.getLogger(__name__)
+
+
+def interval_date(data_interval_start: datetime | date) -> date:
+    """The business date (UTC) a daily run is for."""
+    if isinstance(data_interval_start, datetime):
+        if data_interval_start.tzinfo is not None:
+            data_interval_start = data_interval_start.astimezone(UTC)
+        return data_interval_start.date()
+    return data_interval_start
+
+
+def ingest_for_interval(source: str, data_interval_start: datetime | date) -> dict:
+    """Load every complete, new or re-delivered partition of ``source`` with dt <= the run's day."""
+    from exops.ingest import ingest
+
+    day = interval_date(data_interval_start)
+    landing = default_landing_dir()
+    report = ingest(landing, sources=[source], dt_to=day, progress=log.info)
+    for line in report.summary_lines():
+        log.info(line)
+    if report.failed:
+        raise RuntimeError(
+            f"{len(report.failed)} partition(s) of {source} failed to load; see the log"
+        )
+    return report.totals()

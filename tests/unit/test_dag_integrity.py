@@ -1,0 +1,101 @@
+"""Every DAG imports cleanly, fast, with tags, an owner and retries, and no heavy imports."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from exops.airflow_local import airflow_env
+from exops.settings import PROJECT_ROOT
+
+DAGS_DIR = PROJECT_ROOT / "dags"
+DAG_FILES = sorted(DAGS_DIR.glob("*.py"))
+HEAVY = {"pandas", "numpy", "great_expectations", "dbt", "matplotlib", "psycopg", "sqlalchemy"}
+
+PROBE = r"""
+import json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+out = {"errors": {k: str(v) for k, v in bag.import_errors.items()},
+       "stats": [[s.file, s.duration.total_seconds()] for s in bag.dagbag_stats],
+       "dags": {}}
+for dag_id, dag in bag.dags.items():
+    out["dags"][dag_id] = {
+        "tags": sorted(dag.tags),
+        "fileloc": dag.fileloc,
+        "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries,
+                              "retry_delay": t.retry_delay.total_seconds()} for t in dag.tasks},
+        "max_active_runs": dag.max_active_runs,
+    }
+sys.stdout.write("@@JSON@@" + json.dumps(out))
+"""
+
+
+def test_there_are_dags() -> None:
+    assert DAG_FILES, "no DAG files under dags/"
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_has_no_heavy_top_level_imports(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    top_level = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top_level += [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            top_level.append(node.module.split(".")[0])
+    assert not HEAVY.intersection(top_level), (
+        f"{path.name} imports {HEAVY & set(top_level)} at top level"
+    )
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory) -> dict:
+    import json
+
+    env = airflow_env()
+    env["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("airflow_home"))
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{env['AIRFLOW_HOME']}/airflow.db"
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(DAGS_DIR)], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(proc.stdout.split("@@JSON@@", 1)[1])
+    data["wall_s"] = time.perf_counter() - started
+    return data
+
+
+def test_dags_import_without_errors(dagbag: dict) -> None:
+    assert dagbag["errors"] == {}
+    files = {Path(d["fileloc"]).name for d in dagbag["dags"].values()}
+    assert files == {p.name for p in DAG_FILES}, "every DAG file defines a DAG"
+
+
+def test_dag_parse_time_is_printed(dagbag: dict, capsys) -> None:
+    with capsys.disabled():
+        for file, seconds in dagbag["stats"]:
+            print(f"\n  DAG parse time {Path(file).name}: {seconds:.3f}s")
+    assert all(seconds >= 0 for _, seconds in dagbag["stats"])
+    assert len(dagbag["stats"]) == len(DAG_FILES)
+
+
+def test_every_dag_has_tags_owner_and_retries(dagbag: dict) -> None:
+    for dag_id, dag in dagbag["dags"].items():
+        assert "exops" in dag["tags"], f"{dag_id} lacks the exops tag"
+        assert len(dag["tags"]) >= 2, f"{dag_id} needs a stage tag too"
+        for task_id, t in dag["tasks"].items():
+            assert t["owner"] not in ("", "airflow"), f"{dag_id}.{task_id} has no real owner"
+            assert t["retries"] >= 1, f"{dag_id}.{task_id} has no retries"
+            assert t["retry_delay"] > 0, f"{dag_id}.{task_id} retries without delay"
+
+
+def test_ingest_dag_has_one_task_per_source(dagbag: dict) -> None:
+    tasks = set(dagbag["dags"]["exops_ingest"]["tasks"])
+    assert tasks == {"ingest_exchange", "ingest_crm", "ingest_feedback"}
+    assert dagbag["dags"]["exops_ingest"]["max_active_runs"] == 1
