@@ -1,0 +1,3 @@
+{% macro grant_bi_reader() %}
+    select 1
+{% endmacro %}

@@ -1,0 +1,12 @@
+with kyc_events as (
+    {{ dedup(source('crm', 'kyc_events'), ['event_id']) }}
+)
+
+select
+    event_id,
+    user_id,
+    kyc_level,
+    status,
+    event_at,
+    {{ utc_date('event_at') }} as event_date
+from kyc_events

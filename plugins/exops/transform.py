@@ -1,0 +1,232 @@
+"""Build the KPI marts: one in-process ``dbt build`` of ``dbt_project/`` against the warehouse.
+
+dbt reads its connection from the EXOPS_PG_* variables (``dbt_project/profiles.yml``); they
+are derived here from the warehouse URL, so callers only ever pass a URL. Each dbt
+invocation costs seconds of start-up, so everything (models, data tests, unit tests, the
+BI grants hook) happens in a single ``dbt build``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict
+
+from exops import warehouse
+from exops.settings import dbt_project_dir, var_dir
+
+# JIT compilation costs more than it saves on the marts' many small queries
+PGOPTIONS = "-c jit=off"
+
+
+class TransformError(RuntimeError):
+    pass
+
+
+@dataclass
+class TransformResult:
+    success: bool
+    models_passed: int = 0
+    models_failed: int = 0
+    models_skipped: int = 0
+    tests_passed: int = 0
+    tests_failed: int = 0
+    tests_warned: int = 0
+    unit_tests_passed: int = 0
+    unit_tests_failed: int = 0
+    failures: list[str] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    def summary(self) -> str:
+        state = "OK" if self.success else "FAILED"
+        text = (
+            f"dbt build {state} in {self.elapsed_seconds:.1f}s: "
+            f"models {self.models_passed} ok / {self.models_failed} failed / "
+            f"{self.models_skipped} skipped; data tests {self.tests_passed} ok / "
+            f"{self.tests_failed} failed / {self.tests_warned} warned; unit tests "
+            f"{self.unit_tests_passed} ok / {self.unit_tests_failed} failed"
+        )
+        if self.failures:
+            text += "\n" + "\n".join(f"  - {f}" for f in self.failures)
+        return text
+
+
+def dbt_var_dir() -> Path:
+    path = var_dir() / "dbt"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def profile_env(url: str) -> dict[str, str]:
+    """The EXOPS_PG_* variables of profiles.yml for a postgresql:// URL (socket dirs too)."""
+    params = conninfo_to_dict(url)
+    return {
+        "EXOPS_PG_HOST": str(params.get("host") or "localhost"),
+        "EXOPS_PG_PORT": str(params.get("port") or "5432"),
+        "EXOPS_PG_USER": str(params.get("user") or "postgres"),
+        "EXOPS_PG_PASSWORD": str(params.get("password") or ""),
+        "EXOPS_PG_DBNAME": str(params.get("dbname") or "postgres"),
+    }
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _dbt_args(command: list[str]) -> list[str]:
+    project = dbt_project_dir()
+    out = dbt_var_dir()
+    return [
+        *command,
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(out / "target"),
+        "--log-path",
+        str(out / "logs"),
+    ]
+
+
+def _invoke(url: str | None, command: list[str], callbacks: list | None = None) -> Any:
+    from dbt.cli.main import dbtRunner  # heavy import, only when building
+
+    url = url or warehouse.warehouse_url()
+    env = profile_env(url)
+    env["PGOPTIONS"] = PGOPTIONS
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    with _environment(env):
+        return dbtRunner(callbacks=callbacks or []).invoke(_dbt_args(command))
+
+
+def _failure_text(result: Any) -> str:
+    node = result.node
+    kind = node.resource_type
+    name = getattr(node, "name", node.unique_id)
+    message = (result.message or "").strip()
+    if kind == "test" and result.failures:
+        message = f"{result.failures} failing row(s). {message}".strip()
+    return f"{kind} {name}: {result.status}: {message}"
+
+
+def build(
+    url: str | None = None,
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    vars: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TransformResult:
+    """Run one ``dbt build`` (models, data tests, unit tests) and summarise it."""
+    import json
+
+    command = ["build"]
+    if full_refresh:
+        command.append("--full-refresh")
+    if select:
+        command += ["--select", select]
+    if vars:
+        command += ["--vars", json.dumps(vars, default=str)]
+
+    callbacks = []
+    if progress is not None:
+
+        def on_event(event: Any) -> None:
+            if event.info.name in ("LogModelResult", "LogTestResult", "LogHookEndLine"):
+                progress(event.info.msg)
+
+        callbacks.append(on_event)
+
+    started = time.monotonic()
+    res = _invoke(url, command, callbacks)
+    out = TransformResult(success=bool(res.success))
+    if res.exception is not None:
+        out.failures.append(f"dbt could not run: {res.exception}")
+    for result in getattr(res.result, "results", None) or []:
+        kind = result.node.resource_type
+        status = str(result.status)
+        if kind in ("model", "seed", "snapshot"):
+            if status == "success":
+                out.models_passed += 1
+            elif status == "skipped":
+                out.models_skipped += 1
+            else:
+                out.models_failed += 1
+                out.failures.append(_failure_text(result))
+        elif kind == "test":
+            if status == "pass":
+                out.tests_passed += 1
+            elif status == "warn":
+                out.tests_warned += 1
+            elif status != "skipped":
+                out.tests_failed += 1
+                out.failures.append(_failure_text(result))
+        elif kind == "unit_test":
+            if status == "pass":
+                out.unit_tests_passed += 1
+            elif status != "skipped":
+                out.unit_tests_failed += 1
+                out.failures.append(_failure_text(result))
+        elif status in ("error", "fail"):
+            out.failures.append(_failure_text(result))
+    out.elapsed_seconds = time.monotonic() - started
+    return out
+
+
+def docs(url: str | None = None) -> Path:
+    """Generate the dbt docs site into var/dbt/docs; returns that directory."""
+    target = dbt_var_dir() / "docs"
+    res = _invoke(url, ["docs", "generate", "--target-path", str(target)])
+    if not res.success:
+        raise TransformError(f"dbt docs generate failed: {res.exception or res.result}")
+    return target
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def headline(url: str | None = None) -> dict:
+    """The as-of day's exchange volume, traders and tier mix, read from the marts."""
+    with warehouse.connection(url) as conn:
+        row = conn.execute(
+            "select activity_date, volume_usd, traders, trade_count, active_users"
+            " from marts.exchange_daily_kpis order by activity_date desc limit 1"
+        ).fetchone()
+        if row is None:
+            raise TransformError("marts.exchange_daily_kpis is empty: run the transform first")
+        tiers = conn.execute(
+            "select tier, users from marts.user_tier_daily where activity_date = %s order by tier",
+            (row[0],),
+        ).fetchall()
+    return {
+        "as_of_date": _plain(row[0]),
+        "volume_usd": _plain(row[1]),
+        "traders": row[2],
+        "trade_count": row[3],
+        "active_users": row[4],
+        "tier_mix": {tier: users for tier, users in tiers},
+    }
