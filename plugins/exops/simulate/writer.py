@@ -1,0 +1,73 @@
+"""Landing-zone writer: one file plus ``_SUCCESS`` per source/entity/day, with late arrival.
+
+Records are handed over with the UTC day of their own timestamp. A small share of
+append-only and change-feed records is held back and delivered 1-3 days later (never past
+the last simulated day); only those few days of late records are kept in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from exops.contract import ENTITIES, ENTITY_BY_PATH, Entity
+
+LATE_SHARE = 0.02
+MAX_LATE_DAYS = 3
+
+
+class LandingWriter:
+    def __init__(self, out: Path, scenario_dates: list[str], rng: np.random.Generator) -> None:
+        self._out = out
+        self._dates = scenario_dates
+        self._rng = rng
+        self._pending: dict[str, dict[int, list[Any]]] = {self.key(e): {} for e in ENTITIES}
+        self.counts: dict[str, int] = {self.key(e): 0 for e in ENTITIES}
+
+    @staticmethod
+    def key(e: Entity) -> str:
+        return f"{e.source}/{e.name}"
+
+    def add(self, key: str, day: int, rows: list[Any]) -> None:
+        """Queue rows whose own timestamp falls on ``day``: CSV tuples or JSON dicts."""
+        if not rows:
+            return
+        e = ENTITY_BY_PATH[tuple(key.split("/"))]  # type: ignore[index]
+        if e.file_format == "jsonl":
+            rows = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in rows]
+        pending = self._pending[key]
+        last_day = len(self._dates) - 1
+        if e.kind in ("append", "change_feed") and day < last_day:
+            lags = np.where(
+                self._rng.random(len(rows)) < LATE_SHARE,
+                self._rng.integers(1, MAX_LATE_DAYS + 1, size=len(rows)),
+                0,
+            )
+            targets = np.minimum(day + lags, last_day)
+            if targets.max() > day:
+                for k in np.flatnonzero(targets > day).tolist():
+                    pending.setdefault(int(targets[k]), []).append(rows[k])
+                rows = [r for r, t in zip(rows, targets.tolist(), strict=True) if t == day]
+        pending.setdefault(day, []).extend(rows)
+
+    def flush(self, day: int) -> None:
+        """Write every entity's partition for ``day``, then its ``_SUCCESS`` marker."""
+        for e in ENTITIES:
+            key = self.key(e)
+            rows = self._pending[key].pop(day, [])
+            folder = self._out / e.source / e.name / f"dt={self._dates[day]}"
+            folder.mkdir(parents=True, exist_ok=True)
+            if e.file_format == "csv":
+                with open(folder / "part-00000.csv", "w", encoding="utf-8", newline="") as f:
+                    w = csv.writer(f)
+                    w.writerow(e.column_names)
+                    w.writerows(rows)
+            else:
+                with open(folder / "part-00000.jsonl", "w", encoding="utf-8", newline="\n") as f:
+                    f.writelines(line + "\n" for line in rows)
+            (folder / "_SUCCESS").write_bytes(b"")
+            self.counts[key] += len(rows)
