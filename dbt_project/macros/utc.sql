@@ -8,11 +8,12 @@
     (extract(epoch from (({{ end_at }}) - ({{ start_at }}))) / 3600)
 {%- endmacro %}
 
-{#- Medians of a duration: percentile_cont over an interval keeps microsecond precision. -#}
-{% macro median_hours(start_at, end_at) -%}
-    (extract(epoch from percentile_cont(0.5) within group (order by ({{ end_at }}) - ({{ start_at }}))) / 3600)
+{#- Median of a duration in hours / minutes: percentile_cont over an interval keeps
+    microsecond precision (over a number it would go through double precision). -#}
+{% macro median_hours(start_at, end_at, where='true') -%}
+    (extract(epoch from percentile_cont(0.5) within group (order by ({{ end_at }}) - ({{ start_at }})) filter (where {{ where }})) / 3600)
 {%- endmacro %}
 
-{% macro median_minutes(start_at, end_at) -%}
-    (extract(epoch from percentile_cont(0.5) within group (order by ({{ end_at }}) - ({{ start_at }}))) / 60)
+{% macro median_minutes(start_at, end_at, where='true') -%}
+    (extract(epoch from percentile_cont(0.5) within group (order by ({{ end_at }}) - ({{ start_at }})) filter (where {{ where }})) / 60)
 {%- endmacro %}

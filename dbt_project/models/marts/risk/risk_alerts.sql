@@ -1,0 +1,206 @@
+-- one row per alert type, day and subject; details carry no personal data
+with days as (
+    select activity_date from {{ ref('int_days') }}
+),
+
+trades as (
+    select * from {{ ref('int_trades_priced') }}
+),
+
+links as (
+    select * from {{ ref('int_user_links') }}
+),
+
+self_trades as (
+    select
+        'self_trade' as alert_type,
+        executed_date as alert_date,
+        maker_user_id as subject_id,
+        sum(volume_usd) as metric_value,
+        case
+            when count(*) >= 10 then 'high'
+            when count(*) >= 3 then 'medium'
+            else 'low'
+        end as severity,
+        count(*) || ' self-trade(s) where maker = taker' as details
+    from trades
+    where is_self_trade
+    group by 2, 3
+),
+
+linked_account_trades as (
+    select
+        'linked_account_trade' as alert_type,
+        trades.executed_date as alert_date,
+        links.user_a || '|' || links.user_b as subject_id,
+        sum(trades.volume_usd) as metric_value,
+        case when links.shares_device and links.shares_ip then 'high' else 'medium' end as severity,
+        count(*) || ' trade(s) between accounts sharing '
+        || case
+            when links.shares_device and links.shares_ip then 'device and IP'
+            when links.shares_device then 'device'
+            else 'IP'
+        end as details
+    from trades
+    inner join links
+        on least(trades.maker_user_id, trades.taker_user_id) = links.user_a
+        and greatest(trades.maker_user_id, trades.taker_user_id) = links.user_b
+    where not trades.is_self_trade
+    group by 2, 3, links.shares_device, links.shares_ip
+),
+
+first_kyc_approvals as (
+    select user_id, min(event_at) as first_kyc_approved_at
+    from {{ ref('stg_crm__kyc_events') }}
+    where status = 'approved'
+    group by 1
+),
+
+trades_before_kyc as (
+    select
+        'trade_before_kyc' as alert_type,
+        user_trades.executed_date as alert_date,
+        user_trades.user_id as subject_id,
+        count(*)::numeric as metric_value,
+        case when bool_or(first_kyc_approvals.user_id is null) then 'high' else 'medium' end as severity,
+        count(*) || ' trade(s) before '
+        || case when bool_or(first_kyc_approvals.user_id is null) then 'any approved KYC' else 'the first approved KYC' end
+        as details
+    from {{ ref('int_user_trades') }} as user_trades
+    left join first_kyc_approvals on user_trades.user_id = first_kyc_approvals.user_id
+    where first_kyc_approvals.user_id is null
+        or user_trades.executed_at < first_kyc_approvals.first_kyc_approved_at
+    group by 2, 3
+),
+
+restricted_country_rewards as (
+    select
+        'restricted_country_reward' as alert_type,
+        rewards.paid_date as alert_date,
+        rewards.reward_id as subject_id,
+        rewards.amount_usd as metric_value,
+        'high' as severity,
+        rewards.reward_type || ' of campaign ' || rewards.campaign_id || ' paid to a user in excluded country '
+        || users.country as details
+    from {{ ref('stg_crm__rewards') }} as rewards
+    inner join {{ ref('stg_crm__users') }} as users on rewards.user_id = users.user_id
+    inner join {{ ref('stg_crm__campaigns') }} as campaigns on rewards.campaign_id = campaigns.campaign_id
+    where users.country = any(campaigns.excluded_countries)
+),
+
+product_volume_windows as (
+    select
+        product_id,
+        activity_date,
+        volume_usd,
+        count(*) over previous_days as previous_days,
+        avg(volume_usd) over previous_days as previous_mean,
+        stddev_samp(volume_usd) over previous_days as previous_stddev
+    from {{ ref('product_daily_kpis') }}
+    window previous_days as (
+        partition by product_id order by activity_date
+        range between interval '{{ var("spike_window_days") }} days' preceding and interval '1 day' preceding
+    )
+),
+
+volume_spikes as (
+    select
+        'volume_spike' as alert_type,
+        activity_date as alert_date,
+        product_id as subject_id,
+        volume_usd as metric_value,
+        case
+            when volume_usd > previous_mean + 2 * {{ var('spike_stddevs') }} * previous_stddev then 'high'
+            else 'medium'
+        end as severity,
+        'volume ' || round(volume_usd, 2) || ' USD vs mean ' || round(previous_mean, 2)
+        || ' and stddev ' || round(previous_stddev, 2) || ' over the previous ' || previous_days || ' days'
+        as details
+    from product_volume_windows
+    where previous_days >= {{ var('spike_min_days') }}
+        and volume_usd > previous_mean + {{ var('spike_stddevs') }} * previous_stddev
+        and volume_usd > {{ var('spike_mean_multiple') }} * previous_mean
+),
+
+referees as (
+    select user_id, referrer_user_id, registered_date
+    from {{ ref('stg_crm__users') }}
+    where referrer_user_id is not null
+),
+
+-- the day a referee becomes linked: its registration day when it shares with the
+-- referrer, else the day the first other referee it shares with has registered too
+referee_link_dates as (
+    select
+        referees.referrer_user_id,
+        referees.user_id,
+        greatest(
+            referees.registered_date,
+            least(
+                case when referrer_links.user_a is not null then referees.registered_date end,
+                (
+                    select min(others.registered_date)
+                    from referees as others
+                    inner join links
+                        on least(others.user_id, referees.user_id) = links.user_a
+                        and greatest(others.user_id, referees.user_id) = links.user_b
+                    where others.referrer_user_id = referees.referrer_user_id
+                        and others.user_id <> referees.user_id
+                )
+            )
+        ) as linked_date
+    from referees
+    left join links as referrer_links
+        on least(referees.user_id, referees.referrer_user_id) = referrer_links.user_a
+        and greatest(referees.user_id, referees.referrer_user_id) = referrer_links.user_b
+),
+
+ring_counts as (
+    select distinct
+        referrer_user_id,
+        linked_date,
+        count(*) over (partition by referrer_user_id order by linked_date) as linked_referees
+    from referee_link_dates
+    where linked_date is not null
+),
+
+referral_rings as (
+    select distinct on (referrer_user_id)
+        'referral_ring' as alert_type,
+        linked_date as alert_date,
+        referrer_user_id as subject_id,
+        linked_referees::numeric as metric_value,
+        case when linked_referees >= 2 * {{ var('referral_ring_size') }} then 'high' else 'medium' end as severity,
+        linked_referees || ' referees sharing a device or IP with the referrer or each other' as details
+    from ring_counts
+    where linked_referees >= {{ var('referral_ring_size') }}
+    order by referrer_user_id, linked_date
+),
+
+alerts as (
+    select * from self_trades
+    union all
+    select * from linked_account_trades
+    union all
+    select * from trades_before_kyc
+    union all
+    select * from restricted_country_rewards
+    union all
+    select * from volume_spikes
+    union all
+    select * from referral_rings
+),
+
+alerts_in_spine as (
+    select
+        alerts.alert_type::text as alert_type,
+        alerts.alert_date::date as alert_date,
+        alerts.subject_id::text as subject_id,
+        alerts.metric_value::numeric as metric_value,
+        alerts.severity::text as severity,
+        alerts.details::text as details
+    from alerts
+    inner join days on alerts.alert_date = days.activity_date
+)
+
+select * from alerts_in_spine
