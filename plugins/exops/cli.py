@@ -180,3 +180,62 @@ def warehouse_stop() -> None:
     from exops import warehouse as wh
 
     click.echo("stopped" if wh.stop_embedded() else "the embedded warehouse was not running")
+
+
+@main.command()
+@click.option(
+    "--landing",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Use this landing zone as is (no simulation) [default: simulate into var/landing].",
+)
+@click.option("--users", type=click.IntRange(min=1), default=DEFAULT_USERS, show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=DEFAULT_DAYS, show_default=True)
+@click.option("--start", default=DEFAULT_START, show_default=True, callback=_parse_date)
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
+@click.option(
+    "--date",
+    "day",
+    callback=_parse_date,
+    help="Business date to run for [default: the latest complete partition].",
+)
+@click.option(
+    "--via",
+    type=click.Choice(["airflow", "direct"]),
+    default="airflow",
+    show_default=True,
+    help="airflow: the real DAGs via `airflow dags test`; direct: same stages in-process.",
+)
+def run(landing, users, days, start, seed, day, via) -> None:
+    """Run the whole pipeline: simulate (unless --landing), then every stage for one day.
+
+    Re-running is cheap and safe: the simulation is reused when its arguments are unchanged,
+    and partitions already loaded are not loaded again.
+    """
+    from exops import pipeline
+
+    if landing is None:
+        landing = default_landing_dir()
+        args = pipeline.SimulationArgs(users=users, days=days, start=start.isoformat(), seed=seed)
+        try:
+            wrote = pipeline.ensure_simulated(landing, args, progress=_echo_progress("simulating"))
+        except pipeline.PipelineError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(
+            f"landing zone: {landing} "
+            + ("(simulated now)" if wrote else "(reused: same simulation arguments)")
+        )
+    elif not landing.exists():
+        raise click.ClickException(f"landing zone {landing} does not exist")
+    try:
+        day = day or pipeline.landing_as_of(landing)
+        started = time.monotonic()
+        runner = pipeline.run_via_airflow if via == "airflow" else pipeline.run_direct
+        runner(day, landing, click.echo)
+    except pipeline.PipelineError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"pipeline for {day} finished in {time.monotonic() - started:.1f}s ({via})")
+    from exops.status import load_summary_lines
+
+    for line in load_summary_lines():
+        click.echo(line)
