@@ -1,0 +1,1 @@
+"""Publishing: KPI alert emails and the daily ops report, only after validation passed."""

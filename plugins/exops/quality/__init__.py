@@ -1,0 +1,1 @@
+"""The quality gate: Great Expectations suites over the marts and raw loads."""
