@@ -1,0 +1,170 @@
+"""Mail: SMTP settings and audiences from the environment, and one way to send.
+
+Settings (all optional when the local sink is used, i.e. ``EXOPS_SMTP_HOST`` unset):
+
+- ``EXOPS_SMTP_HOST`` (default 127.0.0.1, the local sink), ``EXOPS_SMTP_PORT`` (default
+  8025 locally, else 587), ``EXOPS_SMTP_STARTTLS`` (true/false; default false locally, else
+  true), ``EXOPS_SMTP_USER`` and ``EXOPS_SMTP_PASSWORD`` (both or neither),
+  ``EXOPS_MAIL_FROM`` (default ``exops@localhost``).
+- ``EXOPS_MAIL_TO_<AUDIENCE>``: comma-separated addresses of an audience (``ops``,
+  ``data_eng``, ``risk``, or any name an alert rule uses). With a configured SMTP host every
+  audience mail goes to must be set; against the local sink an unset audience goes to
+  ``<audience>@exops.local`` so a local run shows every mail it would send.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import smtplib
+import ssl
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+LOCAL_HOST = "127.0.0.1"
+LOCAL_PORT = 8025
+_ADDRESS = re.compile(r"^[^@\s,<>]+@[^@\s,<>]+$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class MailConfigError(ValueError):
+    pass
+
+
+class SendError(RuntimeError):
+    """Sending failed. ``not_sent`` is True when the server certainly did not accept it."""
+
+    def __init__(self, message: str, not_sent: bool):
+        super().__init__(message)
+        self.not_sent = not_sent
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    host: str = LOCAL_HOST
+    port: int = LOCAL_PORT
+    starttls: bool = False
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str = "exops@localhost"
+    audiences: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    local: bool = True  # no SMTP host configured: the local sink
+
+    def recipients(self, audiences: Iterable[str]) -> list[str]:
+        """The addresses of these audiences, deduplicated, in order."""
+        out: list[str] = []
+        for audience in audiences:
+            addresses = self.audiences.get(audience)
+            if not addresses:
+                if not self.local:
+                    raise MailConfigError(
+                        f"{_audience_var(audience)} is not set: give the comma-separated "
+                        f"addresses of audience {audience!r}"
+                    )
+                addresses = (f"{audience}@exops.local",)
+            out.extend(a for a in addresses if a not in out)
+        return out
+
+
+def _audience_var(audience: str) -> str:
+    return f"EXOPS_MAIL_TO_{audience.upper()}"
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise MailConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _addresses(name: str, raw: str) -> tuple[str, ...]:
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not parts:
+        raise MailConfigError(f"{name} is set but holds no address; give a@x.com,b@y.com")
+    for p in parts:
+        if not _ADDRESS.match(p):
+            raise MailConfigError(f"{name}: {p!r} is not an email address")
+    return tuple(parts)
+
+
+def mail_settings(env: Mapping[str, str] | None = None) -> MailSettings:
+    """Settings from the environment; raises MailConfigError naming the variable at fault."""
+    env = os.environ if env is None else env
+    host = env.get("EXOPS_SMTP_HOST", "").strip()
+    local = not host
+    raw_port = env.get("EXOPS_SMTP_PORT", "").strip()
+    if raw_port:
+        if not raw_port.isdigit() or not 1 <= int(raw_port) <= 65535:
+            raise MailConfigError(
+                f"EXOPS_SMTP_PORT must be a port number 1-65535, got {raw_port!r}"
+            )
+        port = int(raw_port)
+    else:
+        port = LOCAL_PORT if local else 587
+    starttls = _bool(env, "EXOPS_SMTP_STARTTLS", default=not local)
+    user = env.get("EXOPS_SMTP_USER", "").strip() or None
+    password = env.get("EXOPS_SMTP_PASSWORD") or None
+    if (user is None) != (password is None):
+        raise MailConfigError(
+            "EXOPS_SMTP_USER and EXOPS_SMTP_PASSWORD go together: set both or neither"
+        )
+    sender = env.get("EXOPS_MAIL_FROM", "").strip() or "exops@localhost"
+    if not _ADDRESS.match(sender):
+        raise MailConfigError(f"EXOPS_MAIL_FROM: {sender!r} is not an email address")
+    audiences: dict[str, tuple[str, ...]] = {}
+    for name, raw in env.items():
+        if name.startswith("EXOPS_MAIL_TO_") and len(name) > len("EXOPS_MAIL_TO_"):
+            audiences[name[len("EXOPS_MAIL_TO_") :].lower()] = _addresses(name, raw)
+    return MailSettings(
+        host=host or LOCAL_HOST,
+        port=port,
+        starttls=starttls,
+        user=user,
+        password=password,
+        sender=sender,
+        audiences=audiences,
+        local=local,
+    )
+
+
+def send(message: EmailMessage, settings: MailSettings, timeout: float = 30.0) -> None:
+    """Send one message. Raises SendError; ``not_sent`` says whether a retry is safe."""
+    recipients = [a.strip() for a in str(message.get("To", "")).split(",") if a.strip()]
+    if not recipients:
+        raise SendError("message has no recipients", not_sent=True)
+    accepted_data = False
+    try:
+        with smtplib.SMTP(settings.host, settings.port, timeout=timeout) as smtp:
+            if settings.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.user:
+                smtp.login(settings.user, settings.password or "")
+            smtp.ehlo_or_helo_if_needed()
+            code, resp = smtp.mail(settings.sender)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, resp, settings.sender)
+            for rcpt in recipients:
+                code, resp = smtp.rcpt(rcpt)
+                if code not in (250, 251):
+                    raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
+            # From here on the server may have queued the message even if we see an error.
+            accepted_data = True
+            code, resp = smtp.data(message.as_bytes())
+            if code != 250:
+                raise smtplib.SMTPDataError(code, resp)
+    except smtplib.SMTPDataError as exc:
+        raise SendError(
+            f"SMTP server {settings.host}:{settings.port} refused the message: {exc}", True
+        ) from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        where = f"{settings.host}:{settings.port}"
+        if accepted_data:
+            raise SendError(f"SMTP {where} failed while sending the message: {exc!r}", False)
+        raise SendError(f"cannot send mail through {where}: {exc!r}", True) from exc
