@@ -18,7 +18,7 @@ def test_configured_server_and_audiences():
         {
             "EXOPS_SMTP_HOST": "smtp.example.com",
             "EXOPS_SMTP_USER": "u",
-            "EXOPS_SMTP_PASSWORD": "p",
+            "EXOPS_SMTP_PASSWORD": "s3cret-pw",
             "EXOPS_MAIL_FROM": "exops@example.com",
             "EXOPS_MAIL_TO_OPS": "a@example.com, b@example.com",
             "EXOPS_MAIL_TO_RISK": "b@example.com,c@example.com",
@@ -26,7 +26,7 @@ def test_configured_server_and_audiences():
     )
     assert (s.port, s.starttls, s.local) == (587, True, False)
     assert s.recipients(["ops", "risk"]) == ["a@example.com", "b@example.com", "c@example.com"]
-    assert "p" not in repr(s)
+    assert "s3cret-pw" not in repr(s)
 
 
 def test_configured_server_needs_every_audience_it_mails():

@@ -166,5 +166,7 @@ def send(message: EmailMessage, settings: MailSettings, timeout: float = 30.0) -
     except (smtplib.SMTPException, OSError) as exc:
         where = f"{settings.host}:{settings.port}"
         if accepted_data:
-            raise SendError(f"SMTP {where} failed while sending the message: {exc!r}", False)
+            raise SendError(
+                f"SMTP {where} failed while sending the message: {exc!r}", False
+            ) from exc
         raise SendError(f"cannot send mail through {where}: {exc!r}", True) from exc
