@@ -51,7 +51,7 @@ def simulate(
         pop=build_population(users, scenario, np.random.default_rng([seed, 2])),
         prices=Prices(scenario, np.random.default_rng([seed, 3])),
         catalogue=Catalogue(scenario),
-        writer=LandingWriter(Path(out), dates, np.random.default_rng([seed, 4])),
+        writer=LandingWriter(Path(out), dates, random.Random(seed + 4)),
         rnd=random.Random(seed),
         rng=rng,
     )

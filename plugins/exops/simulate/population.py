@@ -146,9 +146,9 @@ def channel_weights(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
 def _registration_seconds(n: int, scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
     days = np.arange(scenario.days)
     weekday = np.array([scenario.date_of(int(d)).weekday() for d in days])
-    w = (1 + 1.2 * days / max(scenario.days, 1)) * np.where(weekday >= 5, 0.8, 1.0)
+    w = (1 + 0.6 * days / max(scenario.days, 1)) * np.where(weekday >= 5, 0.8, 1.0)
     w *= np.exp(rng.normal(0, 0.15, size=scenario.days))
-    w[:2] *= 3  # launch buzz
+    w[:3] *= 4  # launch buzz
     counts = rng.multinomial(n - MARKET_MAKERS, w / w.sum())
     day = np.repeat(days, counts)
     # evening-heavy diurnal shape
@@ -222,7 +222,7 @@ def build_population(n: int, scenario: Scenario, rng: np.random.Generator) -> Po
     p_day[is_whale | is_wash | is_ring] = 0.9
     lam = rng.lognormal(np.log(4.5), 0.8, n)
     lam[is_whale] *= 3
-    size_frac = rng.lognormal(np.log(0.05), 0.7, n)
+    size_frac = rng.lognormal(np.log(0.05), 0.5, n)
     home_line = rng.choice(3, size=n, p=[0.62, 0.28, 0.10]).astype(np.int8)
     churn = np.array([CHURN_HAZARD[c] for c in CHANNELS])[channel] * rng.lognormal(0, 0.5, n)
     churn[is_whale] *= 0.5

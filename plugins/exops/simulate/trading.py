@@ -149,13 +149,13 @@ class Trading:
         lines = np.where((f >= 0) & (rng.random(init.size) < 0.5), f, lines)
         lo, hi = self._windows(day)
         prod = self._pick_products(lines, hi > lo)
-        notional = pop.cash[init] * pop.size_frac[init] * rng.lognormal(0, 0.6, init.size)
+        notional = pop.cash[init] * pop.size_frac[init] * rng.lognormal(0, 0.45, init.size)
         notional *= np.where(self.line[prod] == 1, rng.uniform(2, 10, init.size), 1.0)
         if day == s.spike_day:
-            pump = rng.random(init.size) < 0.35
+            pump = rng.random(init.size) < 0.15
             prod[pump] = PRODUCT_INDEX[SPIKE_PRODUCT]
-            notional[pump] *= 3
-        notional = np.clip(notional, 10, 2_000_000)
+            notional[pump] *= 2
+        notional = np.clip(notional, 10, 500_000)
 
         user_lo = np.where(pop.ft_day[init] == day, pop.ft_sec[init] - s.epoch(day), 0)
         t_lo = np.maximum(lo[prod], user_lo)

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from exops.contract import ENTITIES, ENTITY_BY_PATH, Entity
+from exops.contract import ENTITIES, Entity
 
 LATE_SHARE = 0.02
 MAX_LATE_DAYS = 3
 
 
 class LandingWriter:
-    def __init__(self, out: Path, scenario_dates: list[str], rng: np.random.Generator) -> None:
+    def __init__(self, out: Path, scenario_dates: list[str], rnd: random.Random) -> None:
         self._out = out
         self._dates = scenario_dates
-        self._rng = rng
-        self._pending: dict[str, dict[int, list[Any]]] = {self.key(e): {} for e in ENTITIES}
-        self.counts: dict[str, int] = {self.key(e): 0 for e in ENTITIES}
+        self._rnd = rnd
+        self._entities = {self.key(e): e for e in ENTITIES}
+        self._pending: dict[str, dict[int, list[Any]]] = {k: {} for k in self._entities}
+        self.counts: dict[str, int] = {k: 0 for k in self._entities}
 
     @staticmethod
     def key(e: Entity) -> str:
@@ -36,22 +36,20 @@ class LandingWriter:
         """Queue rows whose own timestamp falls on ``day``: CSV tuples or JSON dicts."""
         if not rows:
             return
-        e = ENTITY_BY_PATH[tuple(key.split("/"))]  # type: ignore[index]
+        e = self._entities[key]
         if e.file_format == "jsonl":
             rows = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in rows]
         pending = self._pending[key]
         last_day = len(self._dates) - 1
         if e.kind in ("append", "change_feed") and day < last_day:
-            lags = np.where(
-                self._rng.random(len(rows)) < LATE_SHARE,
-                self._rng.integers(1, MAX_LATE_DAYS + 1, size=len(rows)),
-                0,
-            )
-            targets = np.minimum(day + lags, last_day)
-            if targets.max() > day:
-                for k in np.flatnonzero(targets > day).tolist():
-                    pending.setdefault(int(targets[k]), []).append(rows[k])
-                rows = [r for r, t in zip(rows, targets.tolist(), strict=True) if t == day]
+            draw, on_time = self._rnd.random, []
+            for row in rows:
+                if draw() < LATE_SHARE:
+                    target = min(day + self._rnd.randint(1, MAX_LATE_DAYS), last_day)
+                    pending.setdefault(target, []).append(row)
+                else:
+                    on_time.append(row)
+            rows = on_time
         pending.setdefault(day, []).extend(rows)
 
     def flush(self, day: int) -> None:
