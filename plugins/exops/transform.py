@@ -23,6 +23,8 @@ from psycopg.conninfo import conninfo_to_dict
 from exops import warehouse
 from exops.settings import dbt_project_dir, var_dir
 
+BI_READER_ROLE = "bi_reader"
+BI_READER_PASSWORD_ENV = "EXOPS_BI_READER_PASSWORD"
 # JIT compilation costs more than it saves on the marts' many small queries
 PGOPTIONS = "-c jit=off"
 
@@ -188,6 +190,8 @@ def build(
                 out.failures.append(_failure_text(result))
         elif status in ("error", "fail"):
             out.failures.append(_failure_text(result))
+    if out.success:
+        ensure_bi_reader_login(url)
     out.elapsed_seconds = time.monotonic() - started
     return out
 
@@ -199,6 +203,31 @@ def docs(url: str | None = None) -> Path:
     if not res.success:
         raise TransformError(f"dbt docs generate failed: {res.exception or res.result}")
     return target
+
+
+def ensure_bi_reader_login(url: str | None = None) -> bool:
+    """Give bi_reader LOGIN and the password from EXOPS_BI_READER_PASSWORD, if that is set.
+
+    dbt's on-run-end hook creates the role NOLOGIN and grants it schema marts; the password
+    is set here so that it never appears in dbt's logs. Returns whether a login was set.
+    """
+    from psycopg import sql
+
+    password = os.environ.get(BI_READER_PASSWORD_ENV, "")
+    if not password:
+        return False
+    with warehouse.connection(url, autocommit=True) as conn:
+        exists = conn.execute(
+            "select 1 from pg_catalog.pg_roles where rolname = %s", (BI_READER_ROLE,)
+        ).fetchone()
+        if not exists:
+            return False
+        conn.execute(
+            sql.SQL("alter role {} with login password {}").format(
+                sql.Identifier(BI_READER_ROLE), sql.Literal(password)
+            )
+        )
+    return True
 
 
 def _plain(value: Any) -> Any:
