@@ -1,1 +1,140 @@
-"""Publishing: KPI alert emails and the daily ops report, only after validation passed."""
+"""Publishing: KPI alert emails and the daily ops report, only after validation passed.
+
+``publish(url, as_of)`` refuses unless the latest validation run of that as-of date passed,
+then evaluates ``config/alert_rules.yaml``, stores and emails new alerts, writes the report
+under var/reports/<as-of>/ and emails it. Rerunning it is safe: see
+:mod:`exops.publish.store` for how each mail goes out at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class PublishRefused(RuntimeError):
+    """The data for this as-of date has not passed validation; nothing was published."""
+
+
+class PublishError(RuntimeError):
+    """Publishing ran but some mail could not be sent; a rerun sends only what is missing."""
+
+
+@dataclass
+class PublishResult:
+    as_of: date
+    alerts_found: int = 0
+    alerts_new: int = 0
+    alerts_emailed: int = 0
+    alerts_unconfirmed: int = 0
+    report_path: Path | None = None
+    report_emailed: bool = False
+    report_already_sent: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        report = (
+            "emailed"
+            if self.report_emailed
+            else "already sent"
+            if self.report_already_sent
+            else "NOT sent"
+        )
+        text = (
+            f"publish {self.as_of}: {self.alerts_found} alert(s), {self.alerts_new} new, "
+            f"{self.alerts_emailed} emailed, {self.alerts_unconfirmed} unconfirmed; "
+            f"report {self.report_path} {report}"
+        )
+        return text + "".join(f"\n  - {e}" for e in self.errors)
+
+
+def check_validation_passed(conn, as_of: date) -> str:
+    """The run id of the latest validation of ``as_of``; raises PublishRefused unless passed."""
+    row = conn.execute(
+        "select run_id, passed from audit.validation_runs where as_of = %s"
+        " order by finished_at desc limit 1",
+        (as_of,),
+    ).fetchone()
+    if row is None:
+        raise PublishRefused(
+            f"no validation run for as-of {as_of}: run `exops validate` before publishing"
+        )
+    run_id, passed = row
+    failed = conn.execute(
+        "select suite || ': ' || expectation from audit.validation_results"
+        " where run_id = %s and severity = 'critical' and not success order by 1",
+        (run_id,),
+    ).fetchall()
+    if not passed or failed:
+        names = "; ".join(r[0] for r in failed) or "see audit.validation_results"
+        raise PublishRefused(
+            f"the latest validation run {run_id} of as-of {as_of} failed, nothing was "
+            f"published: {names}"
+        )
+    return run_id
+
+
+def publish(
+    url: str | None = None, as_of: date | None = None, rules_path: Path | str | None = None
+) -> PublishResult:
+    """Alerts and the daily report for ``as_of`` (default: the latest loaded date)."""
+    from exops import warehouse
+    from exops.publish import alerts, report, store
+    from exops.publish.mail import SendError, mail_settings
+    from exops.publish.rules import load_rules
+    from exops.quality.asof import resolve_as_of
+
+    rules = load_rules(rules_path)
+    settings = mail_settings()
+    with warehouse.connection(url, autocommit=True) as conn:
+        store.ensure_tables(conn)
+        as_of = resolve_as_of(conn, as_of)
+        check_validation_passed(conn, as_of)
+        result = PublishResult(as_of)
+
+        found = alerts.evaluate(conn, rules, as_of)
+        result.alerts_found = len(found)
+        result.alerts_new = alerts.store(conn, found, as_of)
+        sent = alerts.send_pending(conn, settings, rules)
+        result.alerts_emailed = sent.emailed
+        result.alerts_unconfirmed = sent.unconfirmed
+        result.errors.extend(sent.errors or [])
+
+        built = report.build(conn, as_of)
+        result.report_path = report.write(built)
+        recipients = settings.recipients(["ops"])
+        msg_id = store.message_id("report", as_of)
+        message = report.email(built, settings.sender, recipients, msg_id)
+        with conn.transaction():
+            claimed = conn.execute(
+                "insert into audit.reports_sent (as_of, path, message_id, recipients)"
+                " values (%s, %s, %s, %s) on conflict (as_of) do nothing returning as_of",
+                (as_of, str(result.report_path), msg_id, ", ".join(recipients)),
+            ).fetchone()
+        if claimed is None:
+            result.report_already_sent = True
+        else:
+            try:
+                store.send_claimed(
+                    conn,
+                    message,
+                    settings,
+                    mark_sent=lambda c: c.execute(
+                        "update audit.reports_sent set emailed_at = now() where as_of = %s",
+                        (as_of,),
+                    ),
+                    release=lambda c: c.execute(
+                        "delete from audit.reports_sent where as_of = %s", (as_of,)
+                    ),
+                )
+                result.report_emailed = True
+            except SendError as exc:
+                result.errors.append(f"report {as_of}: {exc}")
+    log.info(result.summary())
+    if result.errors:
+        raise PublishError(result.summary())
+    return result

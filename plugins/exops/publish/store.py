@@ -1,0 +1,156 @@
+"""The publishing audit tables, and sending a mail at most once per key.
+
+Tables (schema ``audit``):
+
+- ``validation_runs`` / ``validation_results``: written by :mod:`exops.quality`; one row per
+  run and one per expectation of the run. ``publish`` reads the latest run of its as-of date.
+- ``dq_notifications``: one row per (as_of, failure_key) data-quality email, where
+  failure_key names the failed critical expectations: rerunning validation on the same
+  broken data never sends a second email.
+- ``kpi_alerts``: every alert found, unique on (rule, segment, day).
+- ``reports_sent``: one row per as-of date whose daily report went out.
+
+At most once, also across retries and crashes. Each mail has a key row. Sending is
+claim -> SMTP -> mark:
+
+1. claim: ``update ... set claimed_at = now() where <key> and claimed_at is null returning``
+   (or an insert that conflicts), committed before anything is sent. Only one run can
+   claim a key, so two concurrent runs never both send.
+2. SMTP. If the server definitely did not take the message (connection refused, a
+   recipient or the data refused), the claim is released and the next run retries.
+3. on success, ``emailed_at = now()``.
+
+A crash (or an ambiguous SMTP error) between 1 and 3 leaves ``claimed_at`` set and
+``emailed_at`` null. Such a row is never sent again automatically, because the server may
+have accepted the message: we choose at-most-once over at-least-once, since a duplicate
+alert is exactly what ops asked never to get. These rows are reported as "unconfirmed" by
+``publish`` so a person can check the mailbox (the Message-ID is deterministic, derived from
+the key) and call :func:`release_unconfirmed` to resend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from email.message import EmailMessage
+
+import psycopg
+
+from exops.publish.mail import MailSettings, SendError, send
+from exops.warehouse import ensure_schemas
+
+DDL = (
+    """
+    create table if not exists audit.validation_runs (
+      run_id text primary key,
+      as_of date not null,
+      passed boolean not null,
+      expectations integer not null,
+      critical_failures integer not null,
+      warnings integer not null,
+      data_docs text,
+      started_at timestamptz not null,
+      finished_at timestamptz not null default now()
+    )
+    """,
+    "create index if not exists validation_runs_as_of_idx on audit.validation_runs (as_of)",
+    """
+    create table if not exists audit.validation_results (
+      run_id text not null,
+      as_of date not null,
+      suite text not null,
+      expectation text not null,
+      severity text not null check (severity in ('critical', 'warning')),
+      success boolean not null,
+      observed jsonb,
+      examples jsonb not null default '[]'::jsonb,
+      created_at timestamptz not null default now(),
+      primary key (run_id, suite, expectation)
+    )
+    """,
+    """
+    create table if not exists audit.dq_notifications (
+      as_of date not null,
+      failure_key text not null,
+      run_id text not null,
+      message_id text not null,
+      recipients text not null,
+      claimed_at timestamptz not null default now(),
+      emailed_at timestamptz,
+      primary key (as_of, failure_key)
+    )
+    """,
+    """
+    create table if not exists audit.kpi_alerts (
+      alert_id bigserial primary key,
+      rule text not null,
+      segment text not null,
+      day date not null,
+      value numeric,
+      baseline numeric,
+      message text not null,
+      severity text not null,
+      recipients text not null,
+      as_of date not null,
+      created_at timestamptz not null default now(),
+      message_id text not null,
+      claimed_at timestamptz,
+      emailed_at timestamptz,
+      unique (rule, segment, day)
+    )
+    """,
+    """
+    create table if not exists audit.reports_sent (
+      as_of date primary key,
+      path text not null,
+      message_id text not null,
+      recipients text not null,
+      claimed_at timestamptz not null default now(),
+      emailed_at timestamptz
+    )
+    """,
+)
+
+
+def ensure_tables(conn: psycopg.Connection) -> None:
+    ensure_schemas(conn, ("audit",))
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('exops.publish.ensure_tables'))")
+        for statement in DDL:
+            conn.execute(statement)
+
+
+def message_id(*key: object) -> str:
+    digest = hashlib.sha256("|".join(str(k) for k in key).encode()).hexdigest()[:32]
+    return f"<{digest}@exops>"
+
+
+def send_claimed(
+    conn: psycopg.Connection,
+    message: EmailMessage,
+    settings: MailSettings,
+    mark_sent: Callable[[psycopg.Connection], None],
+    release: Callable[[psycopg.Connection], None],
+) -> None:
+    """Send a message whose key row this process has claimed (and committed)."""
+    try:
+        send(message, settings)
+    except SendError as exc:
+        if exc.not_sent:
+            with conn.transaction():
+                release(conn)
+        raise
+    with conn.transaction():
+        mark_sent(conn)
+
+
+def release_unconfirmed(conn: psycopg.Connection, table: str) -> int:
+    """Let claimed-but-unconfirmed mails of ``table`` be sent again (after a human checked)."""
+    if table not in ("kpi_alerts", "reports_sent", "dq_notifications"):
+        raise ValueError(f"no mail table {table!r}")
+    if table == "kpi_alerts":
+        sql = "update audit.kpi_alerts set claimed_at = null where emailed_at is null"
+    else:
+        sql = f"delete from audit.{table} where emailed_at is null"
+    with conn.transaction():
+        return conn.execute(sql).rowcount
