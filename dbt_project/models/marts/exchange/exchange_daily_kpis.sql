@@ -84,7 +84,7 @@ exchange_days as (
         daily_users.active_users::bigint as active_users,
         daily_users.wau::bigint as wau,
         daily_users.mau::bigint as mau,
-        (daily_users.active_users::numeric / nullif(daily_users.mau, 0))::numeric as stickiness,
+        trim_scale(daily_users.active_users::numeric / nullif(daily_users.mau, 0))::numeric as stickiness,
         coalesce(registrations.registrations, 0)::bigint as registrations,
         coalesce(new_traders.new_traders, 0)::bigint as new_traders,
         coalesce(transfers.deposits_usd, 0)::numeric as deposits_usd,

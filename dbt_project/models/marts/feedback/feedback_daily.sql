@@ -36,8 +36,8 @@ feedback as (
         coalesce(ticket_counts.tickets, 0)::bigint as tickets,
         coalesce(ticket_counts.resolved_tickets, 0)::bigint as resolved_tickets,
         coalesce(ticket_counts.resolved_within_24h, 0)::bigint as resolved_within_24h,
-        ticket_counts.median_first_response_minutes::numeric as median_first_response_minutes,
-        ticket_counts.avg_csat::numeric as avg_csat,
+        trim_scale(ticket_counts.median_first_response_minutes)::numeric as median_first_response_minutes,
+        trim_scale(ticket_counts.avg_csat)::numeric as avg_csat,
         coalesce(ticket_counts.csat_responses, 0)::bigint as csat_responses
     from days
     cross join categories

@@ -30,7 +30,7 @@ nps as (
         count(*) filter (where score >= 9)::bigint as promoters,
         count(*) filter (where score between 7 and 8)::bigint as passives,
         count(*) filter (where score <= 6)::bigint as detractors,
-        (100 * (count(*) filter (where score >= 9) - count(*) filter (where score <= 6))::numeric
+        trim_scale(100 * (count(*) filter (where score >= 9) - count(*) filter (where score <= 6))::numeric
             / count(*))::numeric as nps
     from responses_with_all
     group by 1, 2

@@ -45,10 +45,10 @@ funnel as (
         coalesce(funnel_counts.kyc_approved_users, 0)::bigint as kyc_approved_users,
         coalesce(funnel_counts.deposited_users, 0)::bigint as deposited_users,
         coalesce(funnel_counts.traded_users, 0)::bigint as traded_users,
-        (funnel_counts.kyc_approved_users::numeric / nullif(funnel_counts.registered_users, 0))::numeric as kyc_rate,
-        (funnel_counts.deposited_users::numeric / nullif(funnel_counts.registered_users, 0))::numeric as deposit_rate,
-        (funnel_counts.traded_users::numeric / nullif(funnel_counts.registered_users, 0))::numeric as trade_rate,
-        funnel_counts.median_hours_to_first_trade::numeric as median_hours_to_first_trade,
+        trim_scale(funnel_counts.kyc_approved_users::numeric / nullif(funnel_counts.registered_users, 0))::numeric as kyc_rate,
+        trim_scale(funnel_counts.deposited_users::numeric / nullif(funnel_counts.registered_users, 0))::numeric as deposit_rate,
+        trim_scale(funnel_counts.traded_users::numeric / nullif(funnel_counts.registered_users, 0))::numeric as trade_rate,
+        trim_scale(funnel_counts.median_hours_to_first_trade)::numeric as median_hours_to_first_trade,
         (days.activity_date <= days.as_of_date - {{ var('funnel_complete_days') }})::boolean as is_complete
     from days
     cross join channels

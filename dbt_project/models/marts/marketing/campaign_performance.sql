@@ -152,10 +152,10 @@ campaign_performance as (
         participant_volume_during_usd::numeric as participant_volume_during_usd,
         control_volume_pre_usd::numeric as control_volume_pre_usd,
         control_volume_during_usd::numeric as control_volume_during_usd,
-        incremental_volume_usd::numeric as incremental_volume_usd,
-        incremental_fees_usd::numeric as incremental_fees_usd,
+        trim_scale(incremental_volume_usd)::numeric as incremental_volume_usd,
+        trim_scale(incremental_fees_usd)::numeric as incremental_fees_usd,
         cost_usd::numeric as cost_usd,
-        ((incremental_fees_usd - cost_usd) / nullif(cost_usd, 0))::numeric as roi,
+        trim_scale((incremental_fees_usd - cost_usd) / nullif(cost_usd, 0))::numeric as roi,
         target_tier::text as target_tier,
         window_days::integer as window_days
     from campaign_effects

@@ -53,7 +53,7 @@ channel_months as (
         coalesce(spend.spend_usd, 0)::numeric as spend_usd,
         coalesce(registrations.registered_users, 0)::bigint as registered_users,
         coalesce(new_traders.new_traders, 0)::bigint as new_traders,
-        (coalesce(spend.spend_usd, 0) / nullif(new_traders.new_traders, 0))::numeric as cac_usd
+        trim_scale(coalesce(spend.spend_usd, 0) / nullif(new_traders.new_traders, 0))::numeric as cac_usd
     from months
     cross join channels
     left join spend using (month, acquisition_channel)

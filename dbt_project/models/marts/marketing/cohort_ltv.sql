@@ -55,7 +55,7 @@ ltv as (
         cohort_months.months_since_registration::integer as months_since_registration,
         cohort_months.cohort_users::bigint as cohort_users,
         coalesce(sum(monthly_fees.fees_usd) over cohort_to_date, 0)::numeric as cumulative_fees_usd,
-        (coalesce(sum(monthly_fees.fees_usd) over cohort_to_date, 0) / cohort_months.cohort_users)::numeric as ltv_usd,
+        trim_scale(coalesce(sum(monthly_fees.fees_usd) over cohort_to_date, 0) / cohort_months.cohort_users)::numeric as ltv_usd,
         ((cohort_months.month + interval '1 month')::date - 1 <= as_of.as_of_date)::boolean as is_complete
     from cohort_months
     cross join as_of

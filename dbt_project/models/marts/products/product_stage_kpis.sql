@@ -27,8 +27,8 @@ stage_runs as (
         max(activity_date)::date as stage_end_date,
         count(*)::bigint as days_in_stage,
         sum(volume_usd)::numeric as volume_usd,
-        (sum(volume_usd) / count(*))::numeric as avg_daily_volume_usd,
-        (sum(traders)::numeric / count(*))::numeric as avg_daily_traders,
+        trim_scale(sum(volume_usd) / count(*))::numeric as avg_daily_volume_usd,
+        trim_scale(sum(traders)::numeric / count(*))::numeric as avg_daily_traders,
         sum(new_traders)::bigint as new_traders,
         sum(fees_usd)::numeric as fees_usd
     from product_days_numbered

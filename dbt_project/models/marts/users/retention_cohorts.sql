@@ -63,7 +63,7 @@ retention as (
         cohort_weeks.week_number::integer as week_number,
         cohort_weeks.cohort_users::bigint as cohort_users,
         coalesce(retained.retained_users, 0)::bigint as retained_users,
-        (coalesce(retained.retained_users, 0)::numeric / cohort_weeks.cohort_users)::numeric as retention_rate
+        trim_scale(coalesce(retained.retained_users, 0)::numeric / cohort_weeks.cohort_users)::numeric as retention_rate
     from cohort_weeks
     left join retained
         on cohort_weeks.cohort_week = retained.cohort_week

@@ -1,0 +1,304 @@
+"""The KPI marts end to end: simulated landing zone -> ingest -> dbt build, on real PostgreSQL.
+
+One module-scoped build history keeps the number of dbt invocations (seconds each) small:
+the simulated days are ingested in three steps with an incremental build after each (the
+last step also re-delivers an earlier trades partition), the marts are snapshotted, then a
+full refresh must reproduce them exactly. A missing price must fail the build (last test).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from exops import transform
+from exops.ingest import ingest
+from exops.simulate import simulate
+
+START = date(2026, 1, 5)
+DAYS = 40
+USERS = 400
+SEED = 20260105
+
+MARTS = (
+    "exchange_daily_kpis",
+    "product_daily_kpis",
+    "product_stage_kpis",
+    "user_tier_daily",
+    "user_tier_transitions",
+    "retention_cohorts",
+    "acquisition_funnel",
+    "channel_performance",
+    "cohort_ltv",
+    "campaign_performance",
+    "feedback_daily",
+    "nps_weekly",
+    "risk_alerts",
+    "dormant_recall_targets",
+)
+PERSONAL_COLUMNS = {"email", "phone", "device_id", "signup_ip", "subject", "body", "comment"}
+
+
+def _redeliver_without_last_trade(landing: Path, dt: date) -> str:
+    """Re-deliver a trades partition with its last record dropped; returns that trade_id."""
+    part = landing / "exchange" / "trades" / f"dt={dt.isoformat()}"
+    (part / "_SUCCESS").unlink()
+    csv = sorted(part.glob("*.csv"))[-1]
+    lines = csv.read_bytes().splitlines(keepends=True)
+    assert len(lines) > 2, f"{csv} has no trade to drop"
+    csv.write_bytes(b"".join(lines[:-1]))
+    (part / "_SUCCESS").write_bytes(b"")
+    header = lines[0].decode().strip().lstrip("\ufeff").split(",")
+    return lines[-1].decode().strip().split(",")[header.index("trade_id")]
+
+
+def _snapshot(conn: psycopg.Connection, schema: str) -> None:
+    conn.execute(f"drop schema if exists {schema} cascade")
+    conn.execute(f"create schema {schema}")
+    for mart in MARTS:
+        conn.execute(f"create table {schema}.{mart} as select * from marts.{mart}")
+
+
+@pytest.fixture(scope="module")
+def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Simulate, ingest in three steps with an incremental build after each, then full refresh."""
+    root = tmp_path_factory.mktemp("marts")
+    landing = root / "landing"
+    simulate(landing, USERS, DAYS, START, SEED)
+    last = START + timedelta(days=DAYS - 1)
+    steps = [
+        (None, last - timedelta(days=6)),
+        (last - timedelta(days=5), last - timedelta(days=3)),
+        (last - timedelta(days=2), last),
+    ]
+    builds = []
+    for i, (dt_from, dt_to) in enumerate(steps):
+        if i == 2:
+            # corrects a partition loaded two steps ago: an incremental run must go back
+            dropped = _redeliver_without_last_trade(landing, last - timedelta(days=8))
+            dt_from = None
+        report = ingest(landing, url=warehouse_url, dt_from=dt_from, dt_to=dt_to)
+        assert not [p for p in report.partitions if p.action == "failed"]
+        builds.append(transform.build(warehouse_url))
+        assert builds[-1].success, builds[-1].summary()
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        _snapshot(conn, "incremental_snapshot")
+    full = transform.build(warehouse_url, full_refresh=True)
+    assert full.success, full.summary()
+    return {"builds": builds, "full": full, "first": START, "last": last, "dropped": dropped}
+
+
+@pytest.fixture
+def db(warehouse_url: str, history: dict):
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        yield conn
+
+
+def test_builds_run_models_data_tests_and_unit_tests(history: dict) -> None:
+    for result in [*history["builds"], history["full"]]:
+        assert result.success, result.summary()
+        assert result.models_failed == result.tests_failed == result.unit_tests_failed == 0
+    full = history["full"]
+    assert full.models_passed >= 14 + 16
+    assert full.tests_passed > 100
+    assert full.unit_tests_passed >= 20
+
+
+def test_incremental_build_equals_full_refresh(db: psycopg.Connection) -> None:
+    for mart in MARTS:
+        missing = db.execute(
+            f"select count(*) from (select * from incremental_snapshot.{mart}"
+            f" except all select * from marts.{mart}) as diff"
+        ).fetchone()[0]
+        extra = db.execute(
+            f"select count(*) from (select * from marts.{mart}"
+            f" except all select * from incremental_snapshot.{mart}) as diff"
+        ).fetchone()[0]
+        rows = db.execute(f"select count(*) from marts.{mart}").fetchone()[0]
+        assert (missing, extra) == (0, 0), f"{mart}: incremental differs from full refresh"
+        assert rows > 0, f"{mart} is empty"
+
+
+def test_redelivered_partition_replaced_its_trade(db: psycopg.Connection, history: dict) -> None:
+    dt = history["last"] - timedelta(days=8)
+    for relation in ("raw.exchange_trades", "intermediate.int_trades_priced"):
+        found = db.execute(
+            f"select count(*) from {relation} where trade_id = %s", (history["dropped"],)
+        ).fetchone()[0]
+        assert found == 0, relation
+    loads = db.execute(
+        "select loads from audit.partitions where source = 'exchange' and entity = 'trades'"
+        " and partition_date = %s",
+        (dt,),
+    ).fetchone()[0]
+    assert loads == 2
+
+
+def test_every_mart_day_spine_is_dense(db: psycopg.Connection, history: dict) -> None:
+    days = (history["last"] - history["first"]).days + 1
+    expected = {
+        "exchange_daily_kpis": days,
+        "user_tier_daily": 4 * days,
+        "acquisition_funnel": 7 * days,
+        "feedback_daily": 8 * 4 * days,
+    }
+    for mart, rows in expected.items():
+        assert db.execute(f"select count(*) from marts.{mart}").fetchone()[0] == rows, mart
+    bounds = db.execute(
+        "select min(activity_date), max(activity_date) from marts.exchange_daily_kpis"
+    ).fetchone()
+    assert bounds == (history["first"], history["last"])
+    quiet = db.execute(
+        "select count(*) from marts.exchange_daily_kpis"
+        " where trade_count is null or volume_usd is null or mau is null"
+    ).fetchone()[0]
+    assert quiet == 0
+
+
+def test_every_registered_user_is_in_exactly_one_tier_each_day(db: psycopg.Connection) -> None:
+    mismatches = db.execute(
+        """
+        with tiers as (
+            select activity_date, sum(users) as users from marts.user_tier_daily group by 1
+        )
+        select tiers.activity_date, tiers.users, count(users.user_id)
+        from tiers
+        left join staging.stg_crm__users as users on users.registered_date <= tiers.activity_date
+        group by 1, 2
+        having tiers.users <> count(users.user_id)
+        """
+    ).fetchall()
+    assert mismatches == []
+    assert (
+        db.execute(
+            "select count(distinct tier) from marts.user_tier_daily where users > 0"
+        ).fetchone()[0]
+        >= 3
+    )
+
+
+def test_product_volumes_add_up_to_exchange_volume(db: psycopg.Connection) -> None:
+    mismatches = db.execute(
+        """
+        select exchange.activity_date
+        from marts.exchange_daily_kpis as exchange
+        left join (
+            select activity_date, sum(volume_usd) as volume_usd, sum(trade_count) as trades
+            from marts.product_daily_kpis group by 1
+        ) as products using (activity_date)
+        where exchange.volume_usd <> coalesce(products.volume_usd, 0)
+            or exchange.trade_count <> coalesce(products.trades, 0)
+        """
+    ).fetchall()
+    assert mismatches == []
+    assert db.execute("select sum(volume_usd) from marts.exchange_daily_kpis").fetchone()[0] > 0
+
+
+def test_tier_volume_is_user_volume(db: psycopg.Connection) -> None:
+    # each trade counts for its maker and its taker, a self-trade once
+    row = db.execute(
+        """
+        select
+            (select sum(volume_usd) from marts.user_tier_daily),
+            (select sum(volume_usd * case when is_self_trade then 1 else 2 end)
+             from intermediate.int_trades_priced as trades
+             join staging.stg_crm__users as makers on trades.maker_user_id = makers.user_id
+             join staging.stg_crm__users as takers on trades.taker_user_id = takers.user_id
+             where makers.registered_date <= trades.executed_date
+               and takers.registered_date <= trades.executed_date)
+        """
+    ).fetchone()
+    assert row[0] == row[1]
+
+
+def test_retention_week_zero_is_everyone(db: psycopg.Connection, history: dict) -> None:
+    rates = db.execute(
+        "select distinct retention_rate from marts.retention_cohorts where week_number = 0"
+    ).fetchall()
+    assert rates == [(1,)]
+    censored = db.execute(
+        "select count(*) from marts.retention_cohorts where cohort_week + 7 * week_number + 6 > %s",
+        (history["last"],),
+    ).fetchone()[0]
+    assert censored == 0
+
+
+def test_funnel_steps_never_exceed_registrations(db: psycopg.Connection) -> None:
+    bad = db.execute(
+        """
+        select count(*) from marts.acquisition_funnel
+        where kyc_approved_users > registered_users or deposited_users > registered_users
+            or traded_users > registered_users
+            or (registered_users = 0 and (kyc_rate is not null or trade_rate is not null))
+            or (traded_users = 0) <> (median_hours_to_first_trade is null)
+            or median_hours_to_first_trade < 0 or median_hours_to_first_trade > 168
+        """
+    ).fetchone()[0]
+    assert bad == 0
+    assert db.execute("select sum(traded_users) from marts.acquisition_funnel").fetchone()[0] > 0
+
+
+def test_marts_hold_no_personal_data(db: psycopg.Connection) -> None:
+    columns = {
+        name
+        for (name,) in db.execute(
+            "select column_name from information_schema.columns where table_schema = 'marts'"
+        ).fetchall()
+    }
+    assert not columns & PERSONAL_COLUMNS
+    leaks = db.execute(
+        "select count(*) from marts.risk_alerts where details ~ '@|[0-9]{7,}'"
+    ).fetchone()[0]
+    assert leaks == 0
+
+
+def test_bi_reader_reads_marts_only(db: psycopg.Connection) -> None:
+    db.execute("set role bi_reader")
+    try:
+        for mart in MARTS:
+            db.execute(f"select * from marts.{mart} limit 1").fetchall()
+        for relation in (
+            "raw.exchange_trades",
+            "staging.stg_exchange__trades",
+            "intermediate.int_trades_priced",
+            "audit.partitions",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                with db.transaction():
+                    db.execute(f"select * from {relation} limit 1")
+    finally:
+        db.execute("reset role")
+
+
+def test_headline_reads_the_as_of_day(warehouse_url: str, history: dict) -> None:
+    head = transform.headline(warehouse_url)
+    assert head["as_of_date"] == history["last"].isoformat()
+    assert head["volume_usd"] > 0 and head["traders"] > 0
+    assert set(head["tier_mix"]) == {"new", "active", "high_net_worth", "dormant"}
+
+
+def test_missing_price_fails_the_build_naming_asset_and_day(
+    db: psycopg.Connection, warehouse_url: str, history: dict
+) -> None:
+    day = history["last"] - timedelta(days=1)
+    asset = db.execute(
+        "select quote_asset from intermediate.int_trades_priced where executed_date = %s"
+        " and quote_asset <> 'USD' limit 1",
+        (day,),
+    ).fetchone()[0]
+    before = db.execute("select count(*) from marts.exchange_daily_kpis").fetchone()[0]
+    db.execute(
+        "delete from raw.exchange_asset_prices where asset = %s and price_date = %s",
+        (asset, day),
+    )
+    result = transform.build(warehouse_url, select="+exchange_daily_kpis")
+    assert not result.success
+    message = "\n".join(result.failures)
+    assert f"{asset} on {day.isoformat()}" in message
+    assert "int_trades_priced" in message
+    assert result.models_skipped > 0
+    assert db.execute("select count(*) from marts.exchange_daily_kpis").fetchone()[0] == before
