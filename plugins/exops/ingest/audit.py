@@ -1,0 +1,291 @@
+"""The raw tables and the load audit (``audit.*``).
+
+Reconciling audit with raw (for any source/entity, optionally per partition_date)::
+
+    select sum(rows_loaded) from audit.loads
+     where source = 'exchange' and entity = 'trades' and superseded_by is null
+    -- equals
+    select count(*) from raw.exchange_trades
+
+and ``sum(rows_quarantined)`` over the same current loads equals the number of
+``audit.quarantine`` rows of that source/entity. Every file row satisfies
+``rows_in_file = rows_loaded + rows_quarantined`` unless ``rows_in_file`` is null (a file
+that could not be decoded at all); a check constraint enforces it.
+
+Tables:
+
+- ``audit.loads``: one row per file per load of a partition. A re-delivery keeps the older
+  rows for history, with ``superseded_by`` set to the load that replaced them; current rows
+  have ``superseded_by is null``.
+- ``audit.quarantine``: one row per rejected row of the current loads (a re-delivery
+  deletes the partition's older rows). ``column_name`` is null when the whole row is wrong.
+- ``audit.partitions``: one row per loaded partition: its current load and fingerprint.
+- ``audit.pending_partitions``: partitions seen without ``_SUCCESS`` and not loaded since,
+  with when they were first seen, for freshness checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+import psycopg
+
+from exops.contract import ENTITIES, Entity, raw_table_ddl
+from exops.warehouse import ensure_schemas
+
+from .files import FileOutcome
+
+AUDIT_DDL = (
+    "create sequence if not exists audit.load_id_seq",
+    """
+    create table if not exists audit.loads (
+      load_id bigint not null,
+      source text not null,
+      entity text not null,
+      partition_date date not null,
+      file_path text not null,
+      sha256 text not null,
+      file_bytes bigint not null,
+      rows_in_file bigint,
+      rows_loaded bigint not null,
+      rows_quarantined bigint not null,
+      status text not null check (status in ('loaded', 'empty', 'rejected')),
+      error text,
+      loaded_at timestamptz not null default now(),
+      superseded_by bigint,
+      primary key (load_id, file_path),
+      check (rows_in_file is null or rows_in_file = rows_loaded + rows_quarantined)
+    )
+    """,
+    "create index if not exists loads_partition_idx"
+    " on audit.loads (source, entity, partition_date)",
+    """
+    create table if not exists audit.quarantine (
+      load_id bigint not null,
+      source text not null,
+      entity text not null,
+      partition_date date not null,
+      file_path text not null,
+      line integer not null,
+      column_name text,
+      reason text not null,
+      raw_text text,
+      quarantined_at timestamptz not null default now()
+    )
+    """,
+    "create index if not exists quarantine_partition_idx"
+    " on audit.quarantine (source, entity, partition_date)",
+    """
+    create table if not exists audit.partitions (
+      source text not null,
+      entity text not null,
+      partition_date date not null,
+      fingerprint text not null,
+      load_id bigint not null,
+      files integer not null,
+      files_rejected integer not null,
+      rows_loaded bigint not null,
+      rows_quarantined bigint not null,
+      loaded_at timestamptz not null,
+      first_loaded_at timestamptz not null,
+      loads integer not null,
+      primary key (source, entity, partition_date)
+    )
+    """,
+    """
+    create table if not exists audit.pending_partitions (
+      source text not null,
+      entity text not null,
+      partition_date date not null,
+      first_seen_at timestamptz not null default now(),
+      primary key (source, entity, partition_date)
+    )
+    """,
+)
+
+QUARANTINE_COLUMNS = (
+    "load_id",
+    "source",
+    "entity",
+    "partition_date",
+    "file_path",
+    "line",
+    "column_name",
+    "reason",
+    "raw_text",
+)
+
+
+def ensure_raw_tables(conn: psycopg.Connection) -> None:
+    """Create schemas raw and audit, every raw table and the audit tables (idempotent)."""
+    ensure_schemas(conn)
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('exops.ensure_raw_tables'))")
+        for e in ENTITIES:
+            conn.execute(raw_table_ddl(e))
+            # a re-delivery deletes its partition's rows by _dt; BRIN, not btree: it costs
+            # loading next to nothing (a btree made COPY ~40% slower) and rows arrive by dt
+            conn.execute(
+                f"create index if not exists {e.table}__dt_brin on {e.qualified_table}"
+                " using brin (_dt) with (autosummarize = on)"
+            )
+        for ddl in AUDIT_DDL:
+            conn.execute(ddl)
+
+
+def loaded_fingerprints(
+    conn: psycopg.Connection, scope: Iterable[Entity]
+) -> dict[tuple[str, str, date], str]:
+    pairs = [(e.source, e.name) for e in scope]
+    rows = conn.execute(
+        "select source, entity, partition_date, fingerprint from audit.partitions"
+        " where (source, entity) in (select * from unnest(%s::text[], %s::text[]))",
+        ([s for s, _ in pairs], [n for _, n in pairs]),
+    ).fetchall()
+    return {(s, n, d): fp for s, n, d, fp in rows}
+
+
+def supersede(conn: psycopg.Connection, e: Entity, dt: date, load_id: int) -> None:
+    """Retire what an earlier load of this partition left: raw rows, quarantine, audit."""
+    conn.execute(f"delete from {e.qualified_table} where _dt = %s", (dt,))
+    conn.execute(
+        "delete from audit.quarantine where source = %s and entity = %s and partition_date = %s",
+        (e.source, e.name, dt),
+    )
+    conn.execute(
+        "update audit.loads set superseded_by = %s"
+        " where source = %s and entity = %s and partition_date = %s and superseded_by is null",
+        (load_id, e.source, e.name, dt),
+    )
+
+
+def record_file(
+    conn: psycopg.Connection,
+    *,
+    load_id: int,
+    e: Entity,
+    dt: date,
+    file_path: str,
+    sha256: str,
+    file_bytes: int,
+    outcome: FileOutcome,
+) -> None:
+    conn.execute(
+        "insert into audit.loads (load_id, source, entity, partition_date, file_path, sha256,"
+        " file_bytes, rows_in_file, rows_loaded, rows_quarantined, status, error)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            load_id,
+            e.source,
+            e.name,
+            dt,
+            file_path,
+            sha256,
+            file_bytes,
+            outcome.rows_in_file,
+            outcome.rows_loaded,
+            outcome.rows_quarantined,
+            outcome.status,
+            outcome.error,
+        ),
+    )
+    if outcome.quarantined:
+        with conn.cursor().copy(
+            f"copy audit.quarantine ({', '.join(QUARANTINE_COLUMNS)}) from stdin"
+        ) as copy:
+            for q in outcome.quarantined:
+                copy.write_row(
+                    (
+                        load_id,
+                        e.source,
+                        e.name,
+                        dt,
+                        file_path,
+                        q.line,
+                        q.column,
+                        q.reason,
+                        q.raw_text.replace("\x00", "\\u0000"),
+                    )
+                )
+
+
+def record_partition(
+    conn: psycopg.Connection,
+    *,
+    e: Entity,
+    dt: date,
+    fingerprint: str,
+    load_id: int,
+    outcomes: Sequence[FileOutcome],
+) -> None:
+    conn.execute(
+        """
+        insert into audit.partitions as p (source, entity, partition_date, fingerprint, load_id,
+          files, files_rejected, rows_loaded, rows_quarantined, loaded_at, first_loaded_at, loads)
+        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now(), 1)
+        on conflict (source, entity, partition_date) do update set
+          fingerprint = excluded.fingerprint, load_id = excluded.load_id,
+          files = excluded.files, files_rejected = excluded.files_rejected,
+          rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
+          loaded_at = excluded.loaded_at, loads = p.loads + 1
+        """,
+        (
+            e.source,
+            e.name,
+            dt,
+            fingerprint,
+            load_id,
+            len(outcomes),
+            sum(o.status == "rejected" for o in outcomes),
+            sum(o.rows_loaded for o in outcomes),
+            sum(o.rows_quarantined for o in outcomes),
+        ),
+    )
+    conn.execute(
+        "delete from audit.pending_partitions"
+        " where source = %s and entity = %s and partition_date = %s",
+        (e.source, e.name, dt),
+    )
+
+
+def sync_pending(
+    conn: psycopg.Connection,
+    scope: Sequence[Entity],
+    pending: Iterable[tuple[str, str, date]],
+    dt_from: date | None,
+    dt_to: date | None,
+) -> None:
+    """Make audit.pending_partitions, within the scanned scope, list exactly ``pending``.
+
+    Rows already there keep their first_seen_at, so a rerun with nothing new changes nothing.
+    """
+    pending = sorted(set(pending))
+    pairs = [(e.source, e.name) for e in scope]
+    with conn.transaction():
+        conn.execute(
+            """
+            delete from audit.pending_partitions p
+             where (source, entity) in (select * from unnest(%(ss)s::text[], %(es)s::text[]))
+               and (%(lo)s::date is null or partition_date >= %(lo)s)
+               and (%(hi)s::date is null or partition_date <= %(hi)s)
+               and (source, entity, partition_date) not in (
+                 select * from unnest(%(ps)s::text[], %(pe)s::text[], %(pd)s::date[]))
+            """,
+            {
+                "ss": [s for s, _ in pairs],
+                "es": [n for _, n in pairs],
+                "lo": dt_from,
+                "hi": dt_to,
+                "ps": [p[0] for p in pending],
+                "pe": [p[1] for p in pending],
+                "pd": [p[2] for p in pending],
+            },
+        )
+        if pending:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "insert into audit.pending_partitions (source, entity, partition_date)"
+                    " values (%s, %s, %s) on conflict do nothing",
+                    pending,
+                )
