@@ -400,3 +400,26 @@ def test_jsonl_bom_and_empty(tmp_path: Path) -> None:
     outcome, rows = run(write(tmp_path, "c.jsonl", b"\xff\xfe{}\n"), USERS)
     assert (outcome.status, outcome.rows_in_file) == ("rejected", None)
     assert outcome.error == "not valid UTF-8: line 1, byte 1 of the line (0xff): invalid start byte"
+
+
+def test_tiny_blocks_give_the_same_result(tmp_path: Path, monkeypatch) -> None:
+    """Records that straddle block boundaries (fast and csv paths mixed) parse the same."""
+    lines = [HEADER]
+    for i in range(40):
+        if i % 7 == 3:
+            lines.append(f'"Q{i}",P,2026-01-02T10:00:00Z,1,1,1,buy,"multi\r\nline",u2,0,0')
+        elif i % 11 == 5:
+            lines.append(trade(f"T{i}", side="SELL"))
+        else:
+            lines.append(trade(f"T{i}"))
+    path = write(tmp_path, "a.csv", "\r\n".join(lines) + "\r\n")
+    expected_outcome, expected_rows = run(path, TRADES)
+    import exops.ingest.parse_csv as parse_module
+
+    for size in (1, 50, 200, 333):
+        monkeypatch.setattr(parse_module, "BLOCK_CHARS", size)
+        outcome, rows = run(path, TRADES)
+        assert rows == expected_rows
+        assert outcome == expected_outcome
+    assert len(expected_rows) == 40 - 3
+    assert [q.line for q in expected_outcome.quarantined] == [8, 20, 33]

@@ -191,9 +191,8 @@ def record_file(
         ),
     )
     if outcome.quarantined:
-        with conn.cursor().copy(
-            f"copy audit.quarantine ({', '.join(QUARANTINE_COLUMNS)}) from stdin"
-        ) as copy:
+        sql = f"copy audit.quarantine ({', '.join(QUARANTINE_COLUMNS)}) from stdin"
+        with conn.cursor() as cur, cur.copy(sql) as copy:
             for q in outcome.quarantined:
                 copy.write_row(
                     (

@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 
-import psycopg
-
 from exops import warehouse
 
 from . import audit
@@ -59,19 +57,23 @@ def ingest(
                 report.partitions.append(result)
                 say(result.describe())
                 continue
-            checksums = {p.name: sha256_of(p) for p in part.files}
-            fp = fingerprint(checksums)
-            if loaded.get(part.key) == fp:
-                report.partitions.append(
-                    PartitionResult(
-                        part.source, part.entity.name, part.dt, "unchanged", files=len(part.files)
-                    )
-                )
-                continue
-            say(f"{part}: loading {len(part.files)} file(s)")
             try:
+                checksums = {p.name: sha256_of(p) for p in part.files}
+                fp = fingerprint(checksums)
+                if loaded.get(part.key) == fp:
+                    report.partitions.append(
+                        PartitionResult(
+                            part.source,
+                            part.entity.name,
+                            part.dt,
+                            "unchanged",
+                            files=len(part.files),
+                        )
+                    )
+                    continue
+                say(f"{part}: loading {len(part.files)} file(s)")
                 result = load_partition(conn, landing, part, fp, checksums)
-            except (psycopg.Error, OSError) as exc:
+            except Exception as exc:  # one partition failing must not stop the others
                 log.exception("loading %s failed", part)
                 result = PartitionResult(
                     part.source,
