@@ -156,7 +156,8 @@ def send(message: EmailMessage, settings: MailSettings, timeout: float = 30.0) -
                     raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
             # From here on the server may have queued the message even if we see an error.
             accepted_data = True
-            code, resp = smtp.data(message.as_bytes())
+            # SMTP needs CRLF line ends; smtplib only converts str payloads, not bytes
+            code, resp = smtp.data(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
             if code != 250:
                 raise smtplib.SMTPDataError(code, resp)
     except smtplib.SMTPDataError as exc:

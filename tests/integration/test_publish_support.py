@@ -1,0 +1,270 @@
+"""Shared by the quality and publish tests (no tests here): a small warehouse whose raw
+tables, load audit and marts follow the contract, plus helpers to read the mail sink.
+
+The marts are written directly with the KPIS.md columns so that every number a test checks
+is known; their shapes match what dbt builds (dense days, four tiers, seven channels).
+"""
+
+from __future__ import annotations
+
+import email
+import re
+from datetime import date, timedelta
+from email.message import Message
+from email.policy import default as default_policy
+from pathlib import Path
+
+import psycopg
+
+from exops.ingest.audit import ensure_raw_tables
+
+AS_OF = date(2026, 9, 30)
+FIRST = date(2026, 9, 1)
+EVIL_PRODUCT = "<script>alert(1)</script>"
+USER_EMAILS = [f"person{i}@example.com" for i in range(12)]
+USER_PHONES = [f"+44 20 7946 {1000 + i}" for i in range(12)]
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+PHONE_RE = re.compile(r"\+\d{1,3}[ \d]{8,}")
+
+MART_DDL = """
+create schema if not exists marts;
+create table marts.exchange_daily_kpis (activity_date date, trade_count bigint,
+  volume_usd numeric, fees_usd numeric, traders bigint, active_users bigint, wau bigint,
+  mau bigint, stickiness numeric, registrations bigint, new_traders bigint,
+  deposits_usd numeric, withdrawals_usd numeric);
+create table marts.product_daily_kpis (product_id text, product_line text, activity_date date,
+  lifecycle_stage text, trade_count bigint, volume_usd numeric, fees_usd numeric,
+  traders bigint, new_traders bigint, subscribe_usd numeric, redeem_usd numeric,
+  subscribers bigint);
+create table marts.product_stage_kpis (product_id text, product_line text,
+  lifecycle_stage text, stage_start_date date, stage_end_date date, days_in_stage bigint,
+  volume_usd numeric, avg_daily_volume_usd numeric, avg_daily_traders numeric,
+  new_traders bigint, fees_usd numeric, is_current boolean);
+create table marts.user_tier_daily (activity_date date, tier text, users bigint,
+  active_users bigint, volume_usd numeric, fees_usd numeric, net_deposits_usd numeric);
+create table marts.user_tier_transitions (activity_date date, from_tier text, to_tier text,
+  users bigint);
+create table marts.retention_cohorts (cohort_week date, acquisition_channel text,
+  week_number integer, cohort_users bigint, retained_users bigint, retention_rate numeric);
+create table marts.acquisition_funnel (registration_date date, acquisition_channel text,
+  registered_users bigint, kyc_approved_users bigint, deposited_users bigint,
+  traded_users bigint, kyc_rate numeric, deposit_rate numeric, trade_rate numeric,
+  median_hours_to_first_trade numeric, is_complete boolean);
+create table marts.channel_performance (month date, acquisition_channel text,
+  spend_usd numeric, registered_users bigint, new_traders bigint, cac_usd numeric);
+create table marts.cohort_ltv (cohort_month date, acquisition_channel text,
+  months_since_registration integer, cohort_users bigint, cumulative_fees_usd numeric,
+  ltv_usd numeric, is_complete boolean);
+create table marts.campaign_performance (campaign_id text, campaign_type text,
+  product_line text, start_date date, end_date date, is_complete boolean,
+  participants bigint, controls bigint, participant_volume_pre_usd numeric,
+  participant_volume_during_usd numeric, control_volume_pre_usd numeric,
+  control_volume_during_usd numeric, incremental_volume_usd numeric,
+  incremental_fees_usd numeric, cost_usd numeric, roi numeric);
+create table marts.feedback_daily (created_date date, category text, channel text,
+  tickets bigint, resolved_tickets bigint, resolved_within_24h bigint,
+  median_first_response_minutes numeric, avg_csat numeric, csat_responses bigint);
+create table marts.nps_weekly (week_start date, product_line text, responses bigint,
+  promoters bigint, passives bigint, detractors bigint, nps numeric);
+create table marts.risk_alerts (alert_type text, alert_date date, subject_id text,
+  metric_value numeric, severity text, details text);
+create table marts.dormant_recall_targets (user_id text, acquisition_channel text,
+  country text, registered_date date, last_active_date date, days_since_active integer,
+  lifetime_volume_usd numeric, lifetime_fees_usd numeric, latest_equity_usd numeric);
+"""
+
+CHANNELS = ["organic", "paid_search", "paid_social", "affiliate", "referral", "app_store", "kol"]
+
+
+def _days() -> list[date]:
+    return [FIRST + timedelta(days=i) for i in range((AS_OF - FIRST).days + 1)]
+
+
+def exchange_row(d: date) -> tuple:
+    """Steady days, then a collapse on the as-of date (volume and traders alerts)."""
+    last = d == AS_OF
+    volume = 400_000 if last else 1_000_000 + (d.day % 3) * 10_000
+    traders = 40 if last else 100 + d.day % 2
+    return (d, 90, volume, 950.5, traders, 120, 300, 600, 0.2, 1, 3, 50_000, 30_000)
+
+
+def build_sample(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        ensure_raw_tables(conn)
+        conn.execute(MART_DDL)
+        _raw(conn)
+        _marts(conn)
+
+
+def _raw(conn: psycopg.Connection) -> None:
+    for i in range(12):
+        reg = f"2026-08-{20 + i:02d}T10:00:00Z" if i < 10 else f"2026-09-{i - 8:02d}T10:00:00Z"
+        conn.execute(
+            "insert into raw.crm_users (user_id, registered_at, country, acquisition_channel,"
+            " referrer_user_id, kyc_level, email, phone, device_id, signup_ip, updated_at,"
+            " _load_id, _dt, _file, _line) values (%s, %s, 'GB', 'organic', null, 1, %s, %s,"
+            " %s, %s, %s, 1, %s, 'users.jsonl', %s)",
+            (
+                f"u_{i:06d}",
+                reg,
+                USER_EMAILS[i],
+                USER_PHONES[i],
+                f"dev-{i}",
+                f"10.0.0.{i}",
+                reg,
+                reg[:10],
+                i + 1,
+            ),
+        )
+    conn.execute(
+        "insert into raw.exchange_products values ('BTC-USDT', 'spot', 'BTC', 'USDT', 'BTC/USDT',"
+        " 2, %s, 'products.csv', 1)",
+        (AS_OF,),
+    )
+    for n, d in enumerate(_days()):
+        conn.execute(
+            "insert into raw.exchange_asset_prices values ('USDT', %s, 1, 3, %s, 'p.csv', %s)",
+            (d, d, n + 1),
+        )
+    for n in range(5):
+        conn.execute(
+            "insert into raw.exchange_trades values (%s, 'BTC-USDT', %s, 60000, 0.1, 6000,"
+            " 'buy', 'u_000001', 'u_000002', -0.6, 1.2, 4, %s, 't.csv', %s)",
+            (f"T-{n}", f"2026-09-{10 + n}T12:00:00Z", f"2026-09-{10 + n}", n + 1),
+        )
+    loads = [
+        (1, "crm", "users", 12),
+        (2, "exchange", "products", 1),
+        (3, "exchange", "asset_prices", len(_days())),
+        (4, "exchange", "trades", 5),
+    ]
+    for load_id, source, entity, rows in loads:
+        conn.execute(
+            "insert into audit.loads (load_id, source, entity, partition_date, file_path,"
+            " sha256, file_bytes, rows_in_file, rows_loaded, rows_quarantined, status)"
+            " values (%s, %s, %s, %s, %s, 'x', 100, %s, %s, 0, 'loaded')",
+            (load_id, source, entity, AS_OF, f"{entity}.file", rows, rows),
+        )
+        conn.execute(
+            "insert into audit.partitions (source, entity, partition_date, fingerprint,"
+            " load_id, files, files_rejected, rows_loaded, rows_quarantined, loaded_at,"
+            " first_loaded_at, loads) values (%s, %s, %s, 'f', %s, 1, 0, %s, 0, now(),"
+            " now(), 1)",
+            (source, entity, AS_OF, load_id, rows),
+        )
+
+
+def _marts(conn: psycopg.Connection) -> None:
+    ins = conn.execute
+    for d in _days():
+        ins(
+            "insert into marts.exchange_daily_kpis values"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            exchange_row(d),
+        )
+        ins(
+            "insert into marts.product_daily_kpis values ('BTC-USDT', 'spot', %s,"
+            " 'daily_operations', 90, %s, 950.5, 30, 1, 0, 0, 0)",
+            (d, exchange_row(d)[2]),
+        )
+    ins(
+        "insert into marts.product_daily_kpis values (%s, 'spot', %s, 'cold_start', 0, 0, 0,"
+        " 0, 0, 0, 0, 0)",
+        (EVIL_PRODUCT, AS_OF),
+    )
+    ins(
+        "insert into marts.product_stage_kpis values"
+        " ('BTC-USDT', 'spot', 'daily_operations', %s, %s, 30, 1, 1, 1, 3, 1, true),"
+        " (%s, 'spot', 'cold_start', %s, %s, 1, 0, 0, 0, 0, 0, true)",
+        (FIRST, AS_OF, EVIL_PRODUCT, AS_OF, AS_OF),
+    )
+    # every registered user in exactly one tier each day: at most 3 'active', the rest 'new'
+    ins(
+        """
+        insert into marts.user_tier_daily
+        select d::date, t,
+               case t when 'active' then least(3, n) when 'new' then n - least(3, n) else 0 end,
+               0, 0, 0, 0
+          from generate_series(%s::date, %s::date, interval '1 day') d
+          cross join lateral (select count(*) as n from raw.crm_users
+                               where (registered_at at time zone 'UTC')::date <= d::date) c
+          cross join unnest(array['new', 'active', 'high_net_worth', 'dormant']) t
+        """,
+        (FIRST, AS_OF),
+    )
+    ins(
+        "insert into marts.user_tier_transitions values (%s, 'new', 'active', 2)",
+        (AS_OF,),
+    )
+    for week, rate in ((date(2026, 8, 31), 0.5), (date(2026, 9, 7), 0.5), (date(2026, 9, 14), 0.2)):
+        ins(
+            "insert into marts.retention_cohorts values (%s, 'all', 0, 10, 10, 1),"
+            " (%s, 'all', 1, 10, %s, %s)",
+            (week, week, int(rate * 10), rate),
+        )
+    ins(
+        """
+        insert into marts.acquisition_funnel
+        select d::date, c, 2, 2, 1, 1, 1, 0.5, 0.5, 12.5, d::date <= %s::date - 7
+          from generate_series(%s::date, %s::date, interval '1 day') d, unnest(%s::text[]) c
+        """,
+        (AS_OF, FIRST, AS_OF, CHANNELS),
+    )
+    ins(
+        "insert into marts.channel_performance select '2026-09-01', c, 1000, 60, 20, 50"
+        " from unnest(%s::text[]) c",
+        (CHANNELS,),
+    )
+    ins("insert into marts.cohort_ltv values ('2026-09-01', 'organic', 0, 10, 25, 2.5, false)")
+    ins(
+        "insert into marts.campaign_performance values"
+        " ('C1', 'fee_discount', 'spot', '2026-09-10', %s, true, 40, 400, 1, 2, 1, 1, 500,"
+        " 50, 100, -0.5),"
+        " ('C2', 'trading_competition', null, %s, '2026-10-20', false, 3, 300, 0, 0, 0, 0,"
+        " null, null, 0, null)",
+        (AS_OF - timedelta(days=2), AS_OF),
+    )
+    ins(
+        """
+        insert into marts.feedback_daily
+        select d::date, cat, ch, 1, 1, 1, 30, 4.5, 1
+          from generate_series(%s::date, %s::date, interval '1 day') d,
+               unnest(array['deposit_withdrawal', 'trading', 'kyc', 'fees', 'app_bug',
+                            'campaign', 'account_security', 'other']) cat,
+               unnest(array['chat', 'email', 'community', 'phone']) ch
+        """,
+        (FIRST, AS_OF),
+    )
+    for week, promoters, detractors in ((date(2026, 9, 21), 50, 10), (date(2026, 9, 28), 30, 20)):
+        nps = 100 * (promoters - detractors) / 100
+        ins(
+            "insert into marts.nps_weekly values (%s, 'all', 100, %s, %s, %s, %s)",
+            (week, promoters, 100 - promoters - detractors, detractors, nps),
+        )
+    ins(
+        "insert into marts.risk_alerts values"
+        " ('self_trade', %s, 'u_000001', 6000, 'high', 'self-trade volume'),"
+        " ('self_trade', %s, 'u_000002', 6000, 'high', 'self-trade volume'),"
+        " ('volume_spike', %s, 'BTC-USDT', 400000, 'medium', 'spike')",
+        (AS_OF, AS_OF, AS_OF),
+    )
+    ins(
+        "insert into marts.dormant_recall_targets values ('u_000009', 'organic', 'GB',"
+        " '2026-08-29', null, null, 0, 0, 0)"
+    )
+
+
+def read_mail(directory: Path) -> list[Message]:
+    return [
+        email.message_from_bytes(p.read_bytes(), policy=default_policy)
+        for p in sorted(directory.glob("*.eml"))
+    ]
+
+
+def text_of(message: Message) -> str:
+    """Every text part (plain, HTML, CSV) of a message, decoded."""
+    parts = []
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            parts.append(part.get_content())
+    return "\n".join(parts)
