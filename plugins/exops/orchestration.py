@@ -28,8 +28,12 @@ def ingest_for_interval(source: str, data_interval_start: datetime | date) -> di
     report = ingest(landing, sources=[source], dt_to=day, progress=log.info)
     for line in report.summary_lines():
         log.info(line)
-    if report.failed:
-        raise RuntimeError(
-            f"{len(report.failed)} partition(s) of {source} failed to load; see the log"
-        )
-    return report.totals()
+    report.raise_for_failures()
+    return {
+        "day": day.isoformat(),
+        "partitions_loaded": len(report.loaded),
+        "partitions_incomplete": len(report.incomplete),
+        "rows_loaded": report.rows_loaded,
+        "rows_quarantined": report.rows_quarantined,
+        "files_rejected": len(report.rejected_files),
+    }
