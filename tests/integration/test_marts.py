@@ -250,10 +250,20 @@ def test_marts_hold_no_personal_data(db: psycopg.Connection) -> None:
         ).fetchall()
     }
     assert not columns & PERSONAL_COLUMNS
-    leaks = db.execute(
-        "select count(*) from marts.risk_alerts where details ~ '@|[0-9]{7,}'"
-    ).fetchone()[0]
-    assert leaks == 0
+    text_columns = db.execute(
+        "select table_name, column_name from information_schema.columns"
+        " where table_schema = 'marts' and data_type = 'text'"
+    ).fetchall()
+    personal = (
+        "select email as value from raw.crm_users union select phone from raw.crm_users"
+        " union select device_id from raw.crm_users union select signup_ip from raw.crm_users"
+    )
+    for table, column in text_columns:
+        leaks = db.execute(
+            f"select count(*) from marts.{table} where {column} like '%@%'"
+            f" or {column} in (select value from ({personal}) as p where value is not null)"
+        ).fetchone()[0]
+        assert leaks == 0, f"marts.{table}.{column} holds personal data"
 
 
 def test_bi_reader_reads_marts_only(db: psycopg.Connection) -> None:
