@@ -61,7 +61,8 @@ def test_alerts_fire_once_each_to_their_audiences(published):
     subjects = sorted(m["Subject"] for m in alerts)
     assert subjects == [
         "[exops KPI alert] critical: exchange_volume_drop on 2026-09-30",
-        "[exops KPI alert] critical: high_severity_risk_alert [alert_type=self_trade] on 2026-09-30",
+        "[exops KPI alert] critical: high_severity_risk_alert [alert_type=self_trade]"
+        " on 2026-09-30",
         "[exops KPI alert] warning: campaign_roi_negative [campaign_id=C1] on 2026-09-28",
         "[exops KPI alert] warning: exchange_volume_drop_wow on 2026-09-30",
         "[exops KPI alert] warning: nps_drop on 2026-09-28",
