@@ -93,7 +93,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _dbt_args(command: list[str]) -> list[str]:
+def _dbt_args(command: list[str], target: Path | None = None) -> list[str]:
     project = dbt_project_dir()
     out = dbt_var_dir()
     return [
@@ -103,13 +103,18 @@ def _dbt_args(command: list[str]) -> list[str]:
         "--profiles-dir",
         str(project),
         "--target-path",
-        str(out / "target"),
+        str(target or out / "target"),
         "--log-path",
         str(out / "logs"),
     ]
 
 
-def _invoke(url: str | None, command: list[str], callbacks: list | None = None) -> Any:
+def _invoke(
+    url: str | None,
+    command: list[str],
+    callbacks: list | None = None,
+    target: Path | None = None,
+) -> Any:
     from dbt.cli.main import dbtRunner  # heavy import, only when building
 
     url = url or warehouse.warehouse_url()
@@ -117,7 +122,7 @@ def _invoke(url: str | None, command: list[str], callbacks: list | None = None) 
     env["PGOPTIONS"] = PGOPTIONS
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     with _environment(env):
-        return dbtRunner(callbacks=callbacks or []).invoke(_dbt_args(command))
+        return dbtRunner(callbacks=callbacks or []).invoke(_dbt_args(command, target))
 
 
 def _failure_text(result: Any) -> str:
@@ -199,7 +204,7 @@ def build(
 def docs(url: str | None = None) -> Path:
     """Generate the dbt docs site into var/dbt/docs; returns that directory."""
     target = dbt_var_dir() / "docs"
-    res = _invoke(url, ["docs", "generate", "--target-path", str(target)])
+    res = _invoke(url, ["docs", "generate"], target=target)
     if not res.success:
         raise TransformError(f"dbt docs generate failed: {res.exception or res.result}")
     return target
@@ -240,7 +245,17 @@ def _plain(value: Any) -> Any:
 
 def headline(url: str | None = None) -> dict:
     """The as-of day's exchange volume, traders and tier mix, read from the marts."""
+    from psycopg import errors
+
     with warehouse.connection(url) as conn:
+        try:
+            exists = conn.execute("select to_regclass('marts.exchange_daily_kpis')").fetchone()
+        except errors.Error as exc:
+            raise TransformError(f"cannot read the marts: {exc}") from exc
+        if exists[0] is None:
+            raise TransformError(
+                "marts.exchange_daily_kpis does not exist: run the transform (exops transform)"
+            )
         row = conn.execute(
             "select activity_date, volume_usd, traders, trade_count, active_users"
             " from marts.exchange_daily_kpis order by activity_date desc limit 1"

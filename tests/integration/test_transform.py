@@ -1,0 +1,45 @@
+"""exops.transform helpers that need no dbt run (the build itself: test_marts.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from exops import transform
+
+
+def test_profile_env_from_a_socket_url() -> None:
+    env = transform.profile_env("postgresql://postgres:@/exops?host=/work/main/var/pg")
+    assert env == {
+        "EXOPS_PG_HOST": "/work/main/var/pg",
+        "EXOPS_PG_PORT": "5432",
+        "EXOPS_PG_USER": "postgres",
+        "EXOPS_PG_PASSWORD": "",
+        "EXOPS_PG_DBNAME": "exops",
+    }
+
+
+def test_profile_env_from_a_tcp_url() -> None:
+    env = transform.profile_env("postgresql://etl:s3cret@db.internal:6543/warehouse")
+    assert env["EXOPS_PG_HOST"] == "db.internal"
+    assert env["EXOPS_PG_PORT"] == "6543"
+    assert env["EXOPS_PG_USER"] == "etl"
+    assert env["EXOPS_PG_PASSWORD"] == "s3cret"
+    assert env["EXOPS_PG_DBNAME"] == "warehouse"
+
+
+def test_bi_reader_login_needs_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(transform.BI_READER_PASSWORD_ENV, raising=False)
+    assert transform.ensure_bi_reader_login("postgresql://nowhere.invalid/x") is False
+
+
+def test_headline_on_an_empty_warehouse_says_what_to_do(warehouse_url: str) -> None:
+    with pytest.raises(transform.TransformError, match="run the transform"):
+        transform.headline(warehouse_url)
+
+
+def test_summary_lists_failures() -> None:
+    result = transform.TransformResult(
+        success=False, models_failed=1, failures=["model int_trades_priced: error: boom"]
+    )
+    text = result.summary()
+    assert "FAILED" in text and "int_trades_priced" in text
