@@ -8,27 +8,17 @@ the transform DAG is scheduled on.
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
-import pendulum
 from airflow.sdk import Asset, dag, task
 
 from exops.assets import RAW_ASSET_URIS
-
-DEFAULT_ARGS = {
-    "owner": "data-engineering",
-    "retries": int(os.environ.get("EXOPS_TASK_RETRIES", "2")),
-    "retry_delay": timedelta(seconds=int(os.environ.get("EXOPS_RETRY_DELAY_SECONDS", "120"))),
-    "retry_exponential_backoff": True,
-}
+from exops.dag_defaults import DEFAULT_ARGS, START_DATE
 
 
 @dag(
     dag_id="exops_ingest",
     description="Load landing-zone partitions into the warehouse raw schema",
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

@@ -153,6 +153,82 @@ def ingest(landing: Path | None, sources, entities, dt_from, dt_to) -> None:
 
 
 @main.command()
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+@click.option("--select", default=None, help="dbt node selection, e.g. marts.exchange+.")
+def transform(full_refresh: bool, select: str | None) -> None:
+    """Build staging, intermediate and the KPI marts with one `dbt build` (models and tests)."""
+    from exops.transform import build, headline
+
+    result = build(
+        full_refresh=full_refresh, select=select, progress=lambda m: click.echo(m, err=True)
+    )
+    click.echo(result.summary())
+    if not result.success:
+        sys.exit(1)
+    for line in _headline_lines(headline()):
+        click.echo(line)
+
+
+def _headline_lines(h: dict) -> list[str]:
+    tiers = " · ".join(f"{tier} {n:,}" for tier, n in h["tier_mix"].items())
+    return [
+        f"as of {h['as_of_date']}: volume ${float(h['volume_usd']):,.2f} · {h['traders']:,} traders"
+        f" · {h['trade_count']:,} trades · {h['active_users']:,} active users",
+        f"tier mix: {tiers}",
+    ]
+
+
+@main.command()
+@click.option("--as-of", "as_of", callback=_parse_date, help="Date to validate [default: latest].")
+def validate(as_of: date | None) -> None:
+    """Run the Great Expectations suites; exit 1 if a critical expectation fails."""
+    from exops.quality import QualityGateFailed
+    from exops.quality import validate as run_validation
+
+    try:
+        result = run_validation(as_of=as_of)
+    except QualityGateFailed as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(result.summary())
+    if result.data_docs:
+        click.echo(f"data docs: {result.data_docs}")
+
+
+@main.command()
+@click.option("--as-of", "as_of", callback=_parse_date, help="Date to report [default: latest].")
+def publish(as_of: date | None) -> None:
+    """Send the KPI alerts and the daily ops report (only after validation passed)."""
+    from exops.publish import PublishRefused
+    from exops.publish import publish as run_publish
+
+    try:
+        result = run_publish(as_of=as_of)
+    except PublishRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(result.summary())
+    if result.errors:
+        sys.exit(1)
+
+
+@main.command("mail-sink")
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 [default: 8025].")
+def mail_sink(port: int | None) -> None:
+    """A local SMTP server that stores every message as a .eml file under var/mail/."""
+    from exops.publish.mailsink import LOCAL_PORT, serve
+
+    serve(port or LOCAL_PORT)
+
+
+@main.command()
+def docs() -> None:
+    """Generate the dbt docs site under var/dbt/docs."""
+    from exops.transform import docs as build_docs
+
+    click.echo(f"dbt docs: {build_docs()}/index.html")
+
+
+@main.command()
 def status() -> None:
     """What the warehouse holds: rows loaded and quarantined per entity, the as-of date."""
     from exops.status import load_summary_lines
@@ -227,15 +303,44 @@ def run(landing, users, days, start, seed, day, via) -> None:
         )
     elif not landing.exists():
         raise click.ClickException(f"landing zone {landing} does not exist")
+    stop_sink = _ensure_mail_server()
     try:
         day = day or pipeline.landing_as_of(landing)
         started = time.monotonic()
+        wall_start = time.time()
         runner = pipeline.run_via_airflow if via == "airflow" else pipeline.run_direct
         runner(day, landing, click.echo)
     except pipeline.PipelineError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        if stop_sink is not None:
+            stop_sink()
     click.echo(f"pipeline for {day} finished in {time.monotonic() - started:.1f}s ({via})")
     from exops.status import load_summary_lines
+    from exops.transform import headline
 
+    click.echo("")
     for line in load_summary_lines():
         click.echo(line)
+    click.echo("")
+    for line in _headline_lines(headline()):
+        click.echo(line)
+    click.echo("")
+    for line in pipeline.outputs_lines(day, since=wall_start):
+        click.echo(line)
+
+
+def _ensure_mail_server():
+    """Without EXOPS_SMTP_HOST, start the local sink (mail lands in var/mail/ as .eml)."""
+    import os
+
+    if os.environ.get("EXOPS_SMTP_HOST"):
+        return None
+    from exops.publish.mailsink import mail_dir, start_sink
+
+    # the mail settings send to the local sink (127.0.0.1) while EXOPS_SMTP_HOST is unset
+    host, port, stop = start_sink()
+    os.environ["EXOPS_SMTP_PORT"] = str(port)
+    click.echo(f"mail: no EXOPS_SMTP_HOST set, so a local SMTP sink on {host}:{port} keeps every")
+    click.echo(f"      message as a .eml file in {mail_dir()}")
+    return stop

@@ -37,3 +37,51 @@ def ingest_for_interval(source: str, data_interval_start: datetime | date) -> di
         "rows_quarantined": report.rows_quarantined,
         "files_rejected": len(report.rejected_files),
     }
+
+
+def _as_of(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def build_marts() -> dict:
+    """One coarse `dbt build`; raises (failing the task) when a model or test fails."""
+    from exops.transform import build
+
+    result = build(progress=log.info)
+    log.info(result.summary())
+    if not result.success:
+        raise RuntimeError(result.summary())
+    return {
+        "models": result.models_passed,
+        "tests": result.tests_passed,
+        "seconds": round(result.elapsed_seconds, 1),
+    }
+
+
+def validate_marts(as_of: str | None) -> dict:
+    """The quality gate; raises QualityGateFailed (failing the task) on a critical failure."""
+    from exops.quality import validate
+
+    result = validate(as_of=_as_of(as_of))
+    log.info(result.summary())
+    return {
+        "as_of": result.as_of.isoformat(),
+        "passed": result.passed,
+        "warnings": len(result.warnings),
+    }
+
+
+def publish_outputs(as_of: str | None) -> dict:
+    """Alerts and the daily report; raises when mail could not be sent so the task retries."""
+    from exops.publish import PublishError, publish
+
+    result = publish(as_of=_as_of(as_of))
+    log.info(result.summary())
+    if result.errors:
+        raise PublishError(result.summary())
+    return {
+        "as_of": result.as_of.isoformat(),
+        "alerts_emailed": result.alerts_emailed,
+        "report": str(result.report_path),
+        "report_emailed": result.report_emailed,
+    }

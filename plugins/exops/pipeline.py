@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
+from exops.contract import SOURCES
+
 STAMP_NAME = ".exops-simulation.json"
-PIPELINE_DAGS = ("exops_ingest",)
+PIPELINE_DAGS = ("exops_ingest", "exops_transform", "exops_publish")
 
 
 class PipelineError(RuntimeError):
@@ -74,9 +76,10 @@ def run_via_airflow(day: date, landing: Path, echo: Callable[[str], None]) -> No
 
     env = dict(os.environ)
     env["EXOPS_LANDING_DIR"] = str(landing)
+    conf = json.dumps({"as_of": day.isoformat()})
     for dag_id in PIPELINE_DAGS:
         echo(f"airflow dags test {dag_id} {day} ...")
-        result = dags_test(dag_id, day, env=env)
+        result = dags_test(dag_id, day, env=env, conf=conf if dag_id == "exops_publish" else None)
         if result.returncode != 0 or "state=failed" in result.stdout + result.stderr:
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
             raise PipelineError(f"Airflow run of {dag_id} for {day} failed:\n{tail}")
@@ -84,9 +87,42 @@ def run_via_airflow(day: date, landing: Path, echo: Callable[[str], None]) -> No
 
 
 def run_direct(day: date, landing: Path, echo: Callable[[str], None]) -> None:
-    from exops.ingest import ingest
+    """The same stages as the DAGs, called in this process."""
+    import os
 
-    report = ingest(landing, dt_to=day)
-    if report.failed:
-        raise PipelineError(f"{len(report.failed)} partition(s) failed to load")
-    echo("ingest: done")
+    from exops import orchestration
+
+    os.environ["EXOPS_LANDING_DIR"] = str(landing)
+    steps = [
+        (f"ingest {s}", lambda s=s: orchestration.ingest_for_interval(s, day)) for s in SOURCES
+    ]
+    steps += [
+        ("transform", orchestration.build_marts),
+        ("validate", lambda: orchestration.validate_marts(day.isoformat())),
+        ("publish", lambda: orchestration.publish_outputs(day.isoformat())),
+    ]
+    for name, step in steps:
+        try:
+            echo(f"{name}: {step()}")
+        except Exception as exc:  # noqa: BLE001 - reported with the stage that failed
+            raise PipelineError(f"{name} failed: {exc}") from exc
+
+
+def outputs_lines(day: date, since: float) -> list[str]:
+    """Where the report is and which emails this run sent (from the local sink's folder)."""
+    import email
+    from email import policy
+
+    from exops.publish.mailsink import mail_dir
+    from exops.settings import var_dir
+
+    lines = []
+    report = var_dir() / "reports" / day.isoformat() / "report.html"
+    lines.append(f"report: {report}" if report.exists() else f"report: none for {day}")
+    sent = sorted(p for p in mail_dir().glob("*.eml") if p.stat().st_mtime >= since - 1)
+    lines.append(f"emails sent by this run: {len(sent)}" + (f" (in {mail_dir()})" if sent else ""))
+    for path in sent:
+        with path.open("rb") as f:
+            msg = email.message_from_binary_file(f, policy=policy.default)
+        lines.append(f"  {path.name}: to {msg['To']}: {msg['Subject']}")
+    return lines
