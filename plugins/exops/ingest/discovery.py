@@ -158,11 +158,19 @@ def file_format_problem(path: Path, entity: Entity) -> str | None:
     return f"unexpected file type {suffix}: {entity.source} files are {' or '.join(expected)}"
 
 
+UNREADABLE = "unreadable"
+
+
 def sha256_of(path: Path) -> str:
+    """The file's sha256, or ``UNREADABLE`` when it cannot be read (vanished, broken link):
+    such a file is then rejected with its reason instead of failing the partition."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return UNREADABLE
     return digest.hexdigest()
 
 

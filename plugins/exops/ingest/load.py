@@ -82,7 +82,7 @@ def load_partition(
                 dt=dt,
                 file_path=file_path,
                 sha256=checksums[path.name],
-                file_bytes=path.stat().st_size,
+                file_bytes=_size(path),
                 outcome=outcome,
             )
             outcomes.append(outcome)
@@ -105,12 +105,24 @@ def load_partition(
     return result
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _load_file(
     conn: psycopg.Connection, e: Entity, path: Path, file_path: str, load_id: int, dt: date
 ) -> FileOutcome:
     problem = file_format_problem(path, e)
     if problem is not None:
         return FileOutcome("rejected", None, error=problem)
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        return FileOutcome("rejected", None, error=f"cannot read the file: {exc.strerror or exc}")
     parse = parse_csv if e.file_format == "csv" else parse_jsonl
     suffix = meta_suffix(load_id, dt, file_path)
     outcome: FileOutcome | None = None
