@@ -30,9 +30,16 @@ def _parse_date(_ctx, _param, value: str | None) -> date | None:
 def _echo_progress(label: str):
     """A one-line progress indicator on stderr for work measured in steps."""
     started = time.monotonic()
+    interactive = sys.stderr.isatty()
 
     def report(done: int, total: int) -> None:
         elapsed = time.monotonic() - started
+        if not interactive:
+            # logs and pipes get a line per tenth, not a redrawn bar
+            step = max(1, total // 10)
+            if done % step == 0 or done == total:
+                click.echo(f"{label}: {done}/{total} ({elapsed:.1f}s)", err=True)
+            return
         width = 30
         filled = int(width * done / total) if total else width
         bar = "#" * filled + "-" * (width - filled)
