@@ -151,12 +151,30 @@ def ingest(landing: Path | None, sources, entities, dt_from, dt_to) -> None:
         entities=entities or None,
         dt_from=dt_from,
         dt_to=dt_to,
-        progress=lambda msg: click.echo(msg, err=True),
+        progress=(lambda msg: click.echo(msg, err=True))
+        if logging.getLogger().isEnabledFor(logging.DEBUG)
+        else None,
     )
-    for line in report.summary_lines():
+    for line in _ingest_lines(report):
         click.echo(line)
     if report.failed:
         sys.exit(1)
+
+
+def _ingest_lines(report) -> list[str]:
+    """What needs a reader's attention (rejections, quarantines, late partitions), then totals."""
+    lines = []
+    for p in report.partitions:
+        if p.action in ("failed", "incomplete") or p.rows_quarantined or p.rejected_files:
+            lines.append(p.describe())
+        lines += [f"  rejected {f.path}: {f.error}" for f in p.rejected_files]
+    lines += [f"warning: {w}" for w in report.warnings]
+    if report.rows_quarantined:
+        lines.append(
+            "quarantined rows (file, line, column, reason): select * from audit.quarantine"
+        )
+    lines.append(report.summary_lines()[-1])
+    return lines
 
 
 @main.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,11 +33,14 @@ def embedded_pgdata() -> Path:
 
 
 def _embedded_url() -> str:
-    import pgserver  # only needed when no warehouse is configured
-
     pgdata = embedded_pgdata()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then uses /tmp, which is fine
+        warnings.simplefilter("ignore")
+        import pgserver  # only needed when no warehouse is configured
+
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
     return server.get_uri("postgres")
 
 
