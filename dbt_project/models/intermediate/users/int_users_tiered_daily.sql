@@ -27,7 +27,7 @@ window_days as (
     select day_series.day::date as activity_date
     from (select min(activity_date) as first_day, max(activity_date) as last_day from rebuild_days) as bounds
     cross join lateral generate_series(
-        (bounds.first_day - {{ [var('active_window_days'), 30] | max - 1 }})::timestamp,
+        (bounds.first_day - {{ [var('active_window_days'), var('hnw_volume_window_days')] | max - 1 }})::timestamp,
         bounds.last_day::timestamp,
         interval '1 day'
     ) as day_series (day)
@@ -67,7 +67,7 @@ user_days_windowed as (
         coalesce(activity.deposits_usd, 0) - coalesce(activity.withdrawals_usd, 0) as net_deposits_usd,
         sum(coalesce(activity.volume_usd, 0)) over (
             partition by grid.user_id order by grid.activity_date
-            rows between {{ var('hnw_volume_window_days', 30) - 1 }} preceding and current row
+            rows between {{ var('hnw_volume_window_days') - 1 }} preceding and current row
         ) as volume_30d_usd,
         count(activity.user_id) filter (where activity.is_active) over (
             partition by grid.user_id order by grid.activity_date
