@@ -11,6 +11,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+PG15_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 # `make run` defaults: the built-in simulated exchange
 USERS ?= 20000
@@ -18,7 +19,7 @@ DAYS ?= 90
 START ?= 2026-08-01
 SEED ?= 42
 
-.PHONY: help install run test test-unit test-integration lint format clean stop
+.PHONY: help install run test test-unit test-integration test-pg15 docs lint format clean stop
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -46,6 +47,12 @@ test-unit: install ## fast tests only (no services)
 
 test-integration: install ## integration tests only
 	$(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
+
+test-pg15: install ## integration tests against the machine's PostgreSQL 15 (PG15_URL)
+	EXOPS_WAREHOUSE_URL=$(PG15_URL) $(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
+
+docs: install ## dbt docs (models, columns, lineage, exposures) into var/dbt/docs
+	$(VENV)/bin/exops docs
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check .
