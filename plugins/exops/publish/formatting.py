@@ -25,14 +25,13 @@ def number(value: object, user_count: bool = False, digits: int = 2) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, Decimal):
-        value = float(value)
+        # sums of counts come back as whole numerics: show them as counts, not as 4.00
+        value = int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, float):
         if math.isinf(value) or math.isnan(value):
             return "–"
-        if abs(value) >= 1000:
+        if value.is_integer() or abs(value) >= 1000:
             return f"{value:,.0f}"
-        if value == int(value) and abs(value) >= 1:
-            return f"{value:,.0f}" if user_count else f"{value:,.{digits}f}"
         return f"{value:,.{max(digits, 4) if abs(value) < 1 else digits}f}"
     if isinstance(value, int):
         return f"{value:,}"
