@@ -284,6 +284,22 @@ def warehouse_stop() -> None:
 
 
 @main.command()
+def roles() -> None:
+    """Create the least-privilege warehouse roles and grants (idempotent; run as an admin).
+
+    \b
+    exops_loader       writes raw and audit (EXOPS_LOADER_PASSWORD)
+    exops_transformer  reads raw and audit, owns staging, intermediate, marts
+                       (EXOPS_TRANSFORMER_PASSWORD)
+    bi_reader          reads marts only (EXOPS_BI_READER_PASSWORD)
+    """
+    from exops.roles import ensure_roles
+
+    for state in ensure_roles():
+        click.echo(state.describe())
+
+
+@main.command()
 @click.option(
     "--landing",
     type=click.Path(file_okay=False, path_type=Path),

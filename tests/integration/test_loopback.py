@@ -1,0 +1,66 @@
+"""Servers the project starts listen on loopback only: the embedded PostgreSQL on a Unix
+socket (no TCP at all) and the local mail sink on 127.0.0.1. (Values rendered into HTML
+emails are escaped: test_publish.py::test_malicious_values_are_escaped.)"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import warnings
+
+import psutil
+import psycopg
+
+from exops import warehouse
+from exops.publish.mailsink import start_sink
+
+
+def _non_loopback_ips() -> list[str]:
+    ips = []
+    for addresses in psutil.net_if_addrs().values():
+        for a in addresses:
+            if a.family == socket.AF_INET and not a.address.startswith("127."):
+                ips.append(a.address)
+    return ips
+
+
+def test_embedded_postgres_listens_on_no_tcp_address() -> None:
+    pgdata = warehouse.embedded_pgdata()
+    was_running = (pgdata / "postmaster.pid").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+    try:
+        url = server.get_uri("postgres")
+        assert "host=/" in url  # a Unix socket directory, not a host name
+        with psycopg.connect(url) as conn:
+            assert conn.execute("show listen_addresses").fetchone()[0] == ""
+            pid = conn.execute("select pg_backend_pid()").fetchone()[0]
+        postmaster = psutil.Process(pid).parent()
+        inet = [c for c in postmaster.net_connections(kind="inet") if c.status == "LISTEN"]
+        assert inet == [], f"the embedded server listens on {inet}"
+    finally:
+        if not was_running:
+            warehouse.stop_embedded()
+
+
+def test_mail_sink_binds_loopback_only(tmp_path) -> None:
+    host, port, stop = start_sink(directory=tmp_path)
+    try:
+        assert host == "127.0.0.1"
+        listening = [
+            c.laddr
+            for c in psutil.net_connections(kind="inet")
+            if c.status == "LISTEN" and c.laddr.port == port
+        ]
+        assert listening and {a.ip for a in listening} == {"127.0.0.1"}
+        with smtplib.SMTP(host, port, timeout=10) as smtp:
+            assert smtp.noop()[0] == 250
+        for ip in _non_loopback_ips():
+            with socket.socket() as s:
+                s.settimeout(2)
+                assert s.connect_ex((ip, port)) != 0, f"the sink answers on {ip}:{port}"
+    finally:
+        stop()
