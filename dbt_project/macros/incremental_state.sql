@@ -108,10 +108,45 @@
                 and new_version.recency = 1 and old_version.recency = 1
             where (new_version.product_line, new_version.quote_asset)
                 is distinct from (old_version.product_line, old_version.quote_asset)
+        ),
+
+        -- records older than the late-arrival rule allows, or new versions of older keys
+        {%- set keyed = [
+            ('exchange_trades', 'trade_id', 'executed_at'),
+            ('exchange_transfers', 'transfer_id', 'created_at'),
+            ('exchange_wealth_events', 'event_id', 'event_at'),
+        ] %}
+        {%- for table, key, event_time in keyed %}
+        touched_{{ table }} as (
+            select min({{ utc_date('all_versions.' ~ event_time) }}) as first_date
+            from {{ raw }}.{{ table }} as all_versions
+            where all_versions.{{ key }} in (
+                select new_rows.{{ key }}
+                from {{ raw }}.{{ table }} as new_rows
+                cross join state
+                where new_rows._load_id > state.processed and new_rows._load_id <= state.ceiling
+            )
+        ),
+        {%- endfor %}
+
+        touched_daily as (
+            select min(prices.price_date) as first_date
+            from {{ raw }}.exchange_asset_prices as prices
+            cross join state
+            where prices._load_id > state.processed and prices._load_id <= state.ceiling
+            union all
+            select min(balances.snapshot_date)
+            from {{ raw }}.exchange_account_balances as balances
+            cross join state
+            where balances._load_id > state.processed and balances._load_id <= state.ceiling
         )
 
         select coalesce(least(
             (select min(dt) from new_partitions) - {{ var('late_arrival_days') }},
+            {%- for table, key, event_time in keyed %}
+            (select first_date from touched_{{ table }}),
+            {%- endfor %}
+            (select min(first_date) from touched_daily),
             (select min({{ utc_date('earliest_registered_at') }}) from moved_users),
             (select date '1900-01-01' from state where not has_state),
             (select date '1900-01-01' where exists (select 1 from changed_products))
