@@ -130,29 +130,38 @@ referees as (
 
 -- the day a referee becomes linked: its registration day when it shares with the
 -- referrer, else the day the first other referee it shares with has registered too
-referee_link_dates as (
+referee_link_candidates as (
     select
         referees.referrer_user_id,
         referees.user_id,
-        greatest(
-            referees.registered_date,
-            least(
-                case when referrer_links.user_a is not null then referees.registered_date end,
-                (
-                    select min(others.registered_date)
-                    from referees as others
-                    inner join links
-                        on least(others.user_id, referees.user_id) = links.user_a
-                        and greatest(others.user_id, referees.user_id) = links.user_b
-                    where others.referrer_user_id = referees.referrer_user_id
-                        and others.user_id <> referees.user_id
-                )
+        referees.registered_date,
+        least(
+            case when referrer_links.user_a is not null then referees.registered_date end,
+            (
+                select min(others.registered_date)
+                from referees as others
+                inner join links
+                    on least(others.user_id, referees.user_id) = links.user_a
+                    and greatest(others.user_id, referees.user_id) = links.user_b
+                where others.referrer_user_id = referees.referrer_user_id
+                    and others.user_id <> referees.user_id
             )
-        ) as linked_date
+        ) as first_partner_date
     from referees
     left join links as referrer_links
         on least(referees.user_id, referees.referrer_user_id) = referrer_links.user_a
         and greatest(referees.user_id, referees.referrer_user_id) = referrer_links.user_b
+),
+
+referee_link_dates as (
+    select
+        referrer_user_id,
+        user_id,
+        -- greatest() ignores nulls: a referee without any partner is never linked
+        case
+            when first_partner_date is not null then greatest(registered_date, first_partner_date)
+        end as linked_date
+    from referee_link_candidates
 ),
 
 ring_counts as (
