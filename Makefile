@@ -51,6 +51,9 @@ test-integration: install ## integration tests only
 test-pg15: install ## integration tests against the machine's PostgreSQL 15 (PG15_URL)
 	EXOPS_WAREHOUSE_URL=$(PG15_URL) $(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
 
+distributed-test: install ## scheduler, dag-processor, api-server, 2 Celery workers: a whole day
+	$(VENV)/bin/pytest -m distributed tests/integration/test_distributed.py $(PYTEST_ARGS)
+
 docs: install ## dbt docs (models, columns, lineage, exposures) into var/dbt/docs
 	$(VENV)/bin/exops docs
 

@@ -112,7 +112,12 @@ def test_airflow_is_celery_on_postgres_and_redis_without_examples(services: dict
         env = _environment(services[name])
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
-        assert "@airflow-db:5432/" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://")
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"].startswith(
+            "postgresql+psycopg_async://"
+        )
+        for key in ("SQL_ALCHEMY_CONN", "SQL_ALCHEMY_CONN_ASYNC"):
+            assert "@airflow-db:5432/" in env[f"AIRFLOW__DATABASE__{key}"]
         assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
         assert "@warehouse:5432/" in env["EXOPS_WAREHOUSE_URL"]
         assert env["EXOPS_SMTP_HOST"] == "${EXOPS_SMTP_HOST}"
