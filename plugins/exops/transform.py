@@ -164,7 +164,8 @@ def build(
         callbacks.append(on_event)
 
     started = time.monotonic()
-    res = _invoke(url, command, callbacks)
+    with build_lock(url, progress):
+        res = _invoke(url, command, callbacks)
     out = TransformResult(success=bool(res.success))
     if res.exception is not None:
         out.failures.append(f"dbt could not run: {res.exception}")
@@ -199,6 +200,34 @@ def build(
         ensure_bi_reader_login(url)
     out.elapsed_seconds = time.monotonic() - started
     return out
+
+
+BUILD_LOCK_KEY = "exops.transform.build"
+
+
+@contextmanager
+def build_lock(
+    url: str | None = None, progress: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """One dbt build per warehouse database at a time: a second one waits for the first.
+
+    Two builds at once would race on the same incremental models and tables; the lock is a
+    session advisory lock held on its own connection for the whole build, so it is released
+    even if this process dies.
+    """
+    with warehouse.connection(url, autocommit=True) as conn:
+        got = conn.execute(
+            "select pg_try_advisory_lock(hashtext(%s))", (BUILD_LOCK_KEY,)
+        ).fetchone()[0]
+        if not got:
+            (progress or (lambda _m: None))(
+                "another dbt build of this warehouse is running: waiting for it to finish"
+            )
+            conn.execute("select pg_advisory_lock(hashtext(%s))", (BUILD_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtext(%s))", (BUILD_LOCK_KEY,))
 
 
 def docs(url: str | None = None) -> Path:
