@@ -65,6 +65,11 @@ format: install ## ruff format and autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+.PHONY: bench
+bench: SCALE ?= small
+bench: install ## benchmark harness (SCALE=small|large), prints figures, writes bench/results/
+	$(VENV)/bin/python bench/run.py --scale $(SCALE)
+
 stop: ## stop the embedded PostgreSQL
 	-@[ -x $(VENV)/bin/exops ] && $(VENV)/bin/exops warehouse stop
 

@@ -423,3 +423,19 @@ def test_tiny_blocks_give_the_same_result(tmp_path: Path, monkeypatch) -> None:
         assert outcome == expected_outcome
     assert len(expected_rows) == 40 - 3
     assert [q.line for q in expected_outcome.quarantined] == [8, 20, 33]
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_csv_block_check_does_not_join_short_rows_across_a_line_end(
+    tmp_path: Path, end: str
+) -> None:
+    # 8 fields, then 4: read across the line end as one row they would be 11 valid fields
+    short = "T2,BTC-USDT,2026-01-02T10:00:00Z,1,1,1,buy,u1"
+    rest = "u2,u3,-0.01,0.02"
+    text = end.join([HEADER, trade("T1"), short, rest, trade("T3")]) + end
+    outcome, rows = run(write(tmp_path, "a.csv", text), TRADES)
+    assert [r["trade_id"] for r in rows] == ["T1", "T3"]
+    assert [(q.line, q.reason) for q in outcome.quarantined] == [
+        (3, "row has 8 fields, the header has 11"),
+        (4, "row has 4 fields, the header has 11"),
+    ]

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import psycopg
+from psycopg.copy import QueuedLibpqWriter
 
 from exops.contract import RAW_META_COLUMNS, Entity
 
@@ -128,7 +129,9 @@ def _load_file(
     outcome: FileOutcome | None = None
     try:
         with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(copy_sql(e)) as copy:
+            # a writer thread sends to the server while this one parses the next block: on
+            # two cores parsing and the server's COPY then overlap instead of taking turns
+            with cur.copy(copy_sql(e), writer=QueuedLibpqWriter(cur)) as copy:
                 outcome = parse(path, e, suffix=suffix, write=copy.write)
                 if outcome.status == "rejected":
                     raise _Discard

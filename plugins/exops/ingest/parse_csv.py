@@ -76,6 +76,18 @@ def row_regex(columns: Sequence[Column], *, clean: bool = False) -> re.Pattern[s
     return re.compile("\t".join(fast_pattern(c, clean=clean) for c in columns), re.ASCII)
 
 
+def block_regex(columns: Sequence[Column]) -> re.Pattern[str]:
+    """A regex for a whole clean block of rows (CRLF or LF line ends, the last one optional).
+
+    One call per block instead of one per row; atomic groups keep a failing block from
+    backtracking through the rows before it (it is then checked row by row). Free text is
+    ``[^\t]``, which is quicker than also excluding line ends but can run over one: a match
+    counts only when the block has exactly ``columns - 1`` tabs per line (see _fast_block).
+    """
+    row = row_regex(columns, clean=True).pattern
+    return re.compile(f"(?>(?>{row})\r?\n)*+(?>{row})?", re.ASCII)
+
+
 def parse_csv(
     path: Path, entity: Entity, *, suffix: str, write: Callable[[str], object]
 ) -> FileOutcome:
@@ -124,6 +136,8 @@ class _CsvFile:
         self.rules: tuple[RowRule, ...] = row_rules(entity)
         self.fast = row_regex(entity.columns).fullmatch
         self.fast_clean = row_regex(entity.columns, clean=True).fullmatch
+        self.fast_block = block_regex(entity.columns).fullmatch
+        self.tabs = len(entity.columns) - 1  # per line of a block the block regex accepts
         self.width = 0  # fields in the header
         self.pick: Callable[[Sequence[str]], Sequence[str]] | None = None  # header -> contract
         self.lineno = 0  # physical lines consumed so far
@@ -179,19 +193,26 @@ class _CsvFile:
         if any(c in block for c in _SPECIAL):
             self._records(lines)
             return
+        end = "\n"
         if "\r" in block:
-            if block.count("\r") != block.count("\r\n"):
+            crlf = block.count("\r\n")
+            if block.count("\r") != crlf:
                 self._records(lines)
                 return
-            block = block.replace("\r\n", "\n")
-        rows = block.replace(",", "\t").split("\n")
+            if crlf == block.count("\n"):
+                end = "\r\n"  # every line ends CRLF (csv.writer's default): split on it as is
+            else:
+                block = block.replace("\r\n", "\n")
+        tabbed = block.replace(",", "\t")
+        rows = tabbed.split(end)
         if rows[-1] == "":
             rows.pop()  # the block ends with a line break
         first = self.lineno + 1
         self.lineno += len(lines)
         self.rows_in += len(rows)
         fast, suffix = self.fast_clean, self.suffix
-        if all(map(fast, rows)):  # the usual case, checked without a Python-level loop
+        # the usual case: one regex call checks the whole block, then no Python-level loop
+        if self._block_ok(tabbed, len(rows)) or all(map(fast, rows)):
             out = [f"{r}\t{n}{suffix}" for n, r in enumerate(rows, first)]
         else:
             slow = self._slow_line
@@ -199,6 +220,18 @@ class _CsvFile:
                 f"{r}\t{n}{suffix}" if fast(r) else slow(r, n) for n, r in enumerate(rows, first)
             ]
         self.write("".join(out))
+
+    def _block_ok(self, tabbed: str, rows: int) -> bool:
+        """Whether every line of the block is a row COPY takes as it is.
+
+        The tab count proves the regex matched line by line: a match in which free text ran
+        over a line end would cover fewer lines than there are, with fewer tabs.
+        """
+        return (
+            self.tabs > 0
+            and self.fast_block(tabbed) is not None
+            and tabbed.count("\t") == rows * self.tabs
+        )
 
     def _slow_line(self, row: str, number: int) -> str:
         """A line of a fast block the regex refused: COPY text, or '' (blank or quarantined)."""

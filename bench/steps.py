@@ -1,0 +1,149 @@
+"""One benchmark step per process, so its peak memory is its own.
+
+    .venv/bin/python bench/steps.py <step> [args]
+
+The parent (bench/run.py) sets EXOPS_WAREHOUSE_URL / EXOPS_VAR_DIR, watches this process's
+memory and reads the JSON object printed as the last line of stdout: the step's own timing,
+which leaves out the interpreter's start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+
+def ingest_step(landing: Path, entities: list[str] | None, url: str | None) -> dict:
+    from exops.ingest import ingest
+
+    started = time.perf_counter()
+    report = ingest(landing, url=url, entities=entities)
+    seconds = time.perf_counter() - started
+    report.raise_for_failures()
+    return {
+        "seconds": seconds,
+        "rows": report.rows_loaded,
+        "rows_quarantined": report.rows_quarantined,
+        "partitions": len(report.loaded),
+    }
+
+
+def to_sql_step(landing: Path, rows: int) -> dict:
+    """pandas' ``DataFrame.to_sql`` of the first ``rows`` trades: the naive peer of COPY."""
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    from exops import warehouse
+
+    frames, have = [], 0
+    for path in sorted(landing.glob("exchange/trades/dt=*/part-*.csv")):
+        frame = pd.read_csv(path)
+        frames.append(frame)
+        have += len(frame)
+        if have >= rows:
+            break
+    sample = pd.concat(frames).head(rows)
+    url = warehouse.warehouse_url().replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    started = time.perf_counter()
+    sample.to_sql("to_sql_trades", engine, schema="public", if_exists="replace", index=False)
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return {"seconds": seconds, "rows": len(sample)}
+
+
+def build_step(full_refresh: bool) -> dict:
+    from exops.transform import build, dbt_var_dir
+
+    result = build(full_refresh=full_refresh)
+    if not result.success:
+        raise SystemExit(result.summary())
+    # keep per-model timings: the next build overwrites target/run_results.json
+    results = dbt_var_dir() / "target" / "run_results.json"
+    kind = "full" if full_refresh else "incremental"
+    if results.exists():
+        shutil.copyfile(results, dbt_var_dir() / f"run_results-{kind}.json")
+    return {
+        "seconds": result.elapsed_seconds,
+        "models": result.models_passed,
+        "tests": result.tests_passed,
+        "unit_tests": result.unit_tests_passed,
+    }
+
+
+def validate_step(as_of: date) -> dict:
+    from exops.quality import validate
+
+    started = time.perf_counter()
+    result = validate(as_of=as_of)
+    return {"seconds": time.perf_counter() - started, "summary": result.summary()}
+
+
+def publish_step(as_of: date) -> dict:
+    from exops.publish import publish
+
+    started = time.perf_counter()
+    result = publish(as_of=as_of)
+    seconds = time.perf_counter() - started
+    if result.errors:
+        raise SystemExit(result.summary())
+    return {"seconds": seconds, "summary": result.summary()}
+
+
+def dagbag_step(dag_folder: Path) -> dict:
+    """Per-file parse time as Airflow's DagBag measures it (a fresh process: cold imports)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    started = time.perf_counter()
+    bag = DagBag(dag_folder=str(dag_folder))
+    seconds = time.perf_counter() - started
+    if bag.import_errors:
+        raise SystemExit(f"DAG import errors: {bag.import_errors}")
+    return {
+        "seconds": seconds,
+        "files": {Path(s.file).name: s.duration.total_seconds() for s in bag.dagbag_stats},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("ingest")
+    p.add_argument("--landing", type=Path, required=True)
+    p.add_argument("--entity", action="append", default=None)
+    p.add_argument("--url", default=None)
+    p = sub.add_parser("to_sql")
+    p.add_argument("--landing", type=Path, required=True)
+    p.add_argument("--rows", type=int, default=200_000)
+    p = sub.add_parser("build")
+    p.add_argument("--full-refresh", action="store_true")
+    for name in ("validate", "publish"):
+        p = sub.add_parser(name)
+        p.add_argument("--as-of", type=date.fromisoformat, required=True)
+    p = sub.add_parser("dagbag")
+    p.add_argument("--dag-folder", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    if args.step == "ingest":
+        out = ingest_step(args.landing, args.entity, args.url)
+    elif args.step == "to_sql":
+        out = to_sql_step(args.landing, args.rows)
+    elif args.step == "build":
+        out = build_step(args.full_refresh)
+    elif args.step == "validate":
+        out = validate_step(args.as_of)
+    elif args.step == "publish":
+        out = publish_step(args.as_of)
+    else:
+        out = dagbag_step(args.dag_folder)
+    sys.stdout.flush()
+    print(json.dumps(out, default=str))
+
+
+if __name__ == "__main__":
+    main()
