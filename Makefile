@@ -48,8 +48,8 @@ test-unit: install ## fast tests only (no services)
 test-integration: install ## integration tests only
 	$(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
 
-test-pg15: install ## integration tests against the machine's PostgreSQL 15 (PG15_URL)
-	EXOPS_WAREHOUSE_URL=$(PG15_URL) $(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
+test-pg15: install ## integration tests (but the Airflow cluster one) on PostgreSQL 15 at PG15_URL
+	EXOPS_WAREHOUSE_URL=$(PG15_URL) $(VENV)/bin/pytest -m "integration and not distributed" $(PYTEST_ARGS)
 
 distributed-test: install ## scheduler, dag-processor, api-server, 2 Celery workers: a whole day
 	$(VENV)/bin/pytest -m distributed tests/integration/test_distributed.py $(PYTEST_ARGS)
