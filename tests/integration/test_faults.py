@@ -1,6 +1,6 @@
-"""Faults the platform must survive, each on real services: the warehouse connection dying in
-the middle of a COPY, the SMTP server down at publish time, a corrupt file among good ones,
-the same day run twice at once, and a dbt build that fails half-way."""
+"""Faults the platform must survive, each on real services: the warehouse restarting (or its
+connection dying) in the middle of a COPY, the SMTP server down at publish time, a corrupt
+file among good ones, the same day run twice at once, and a dbt build that fails half-way."""
 
 from __future__ import annotations
 
@@ -106,9 +106,36 @@ def _mails(directory: Path) -> list:
 # ---- the warehouse dies in the middle of a partition load ---------------------------------
 
 
-def test_connection_killed_mid_copy_leaves_the_partition_all_or_nothing(
-    fresh_db: str, landing: Path, tmp_path: Path
+@pytest.fixture
+def restartable_db(tmp_path: Path):
+    """A PostgreSQL server of this test's own (embedded, socket only), so restarting it
+    cannot disturb anything else; yields (url, restart)."""
+    import pgserver
+    from pgserver._commands import pg_ctl
+
+    pgdata = tmp_path / "pg"
+    pgdata.mkdir()
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    user = "pgserver" if os.geteuid() == 0 else None
+
+    def restart() -> None:
+        # immediate mode: the server goes down as in a crash and comes back up
+        pg_ctl(["-w", "-m", "immediate", "restart"], pgdata=pgdata, user=user)
+
+    try:
+        yield server.get_uri("postgres"), restart
+    finally:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+
+
+@pytest.mark.parametrize("fault", ["backend_killed", "server_restarted"])
+def test_warehouse_failing_mid_copy_leaves_the_partition_all_or_nothing(
+    fault: str, request: pytest.FixtureRequest, landing: Path, tmp_path: Path
 ) -> None:
+    if fault == "server_restarted":
+        fresh_db, restart = request.getfixturevalue("restartable_db")
+    else:
+        fresh_db, restart = request.getfixturevalue("fresh_db"), None
     zone = tmp_path / "landing"
     shutil.copytree(landing / "exchange", zone / "exchange")
     big = zone / "exchange" / "trades" / f"dt={LAST}"
@@ -134,8 +161,11 @@ def test_connection_killed_mid_copy_leaves_the_partition_all_or_nothing(
                 ).fetchone()
                 if row:
                     time.sleep(0.3)  # well inside the COPY of the big file
-                    watcher.execute("select pg_terminate_backend(%s)", (row[0],))
                     killed.append(row[0])
+                    if restart is None:
+                        watcher.execute("select pg_terminate_backend(%s)", (row[0],))
+                    else:
+                        restart()
                     return
                 time.sleep(0.01)
 
@@ -147,7 +177,7 @@ def test_connection_killed_mid_copy_leaves_the_partition_all_or_nothing(
     except psycopg.Error:
         first_failed = True
     killer.join()
-    assert killed, "the COPY was caught and its backend terminated"
+    assert killed, "the COPY was caught and interrupted"
     assert first_failed
 
     with psycopg.connect(fresh_db) as conn:
