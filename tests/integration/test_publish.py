@@ -11,12 +11,12 @@ from test_publish_support import (
     PHONE_RE,
     USER_EMAILS,
     build_sample,
+    mail_environment,
     read_mail,
     text_of,
 )
 
 from exops.publish import publish
-from exops.publish.mailsink import start_sink
 from exops.quality import validate
 
 ADDRESSES = {
@@ -31,22 +31,15 @@ ADDRESSES = {
 def published(warehouse_url, tmp_path_factory):
     build_sample(warehouse_url)
     var = tmp_path_factory.mktemp("var")
-    mail = var / "mail"
-    host, port, stop = start_sink(directory=mail)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EXOPS_VAR_DIR", str(var))
-    mp.setenv("EXOPS_SMTP_HOST", host)
-    mp.setenv("EXOPS_SMTP_PORT", str(port))
-    mp.setenv("EXOPS_SMTP_STARTTLS", "false")
-    mp.setenv("EXOPS_MAIL_FROM", "exops@platform.test")
-    mp.setenv("EXOPS_MAIL_TO_OPS", "ops1@platform.test, ops2@platform.test")
-    mp.setenv("EXOPS_MAIL_TO_RISK", "risk@platform.test")
-    mp.setenv("EXOPS_MAIL_TO_DATA_ENG", "de@platform.test")
-    assert validate(warehouse_url).passed
-    result = publish(warehouse_url)
-    yield {"url": warehouse_url, "var": var, "mail": mail, "result": result}
-    stop()
-    mp.undo()
+    recipients = {
+        "ops": "ops1@platform.test, ops2@platform.test",
+        "risk": "risk@platform.test",
+        "data_eng": "de@platform.test",
+    }
+    with mail_environment(var, recipients) as mail:
+        assert validate(warehouse_url).passed
+        result = publish(warehouse_url)
+        yield {"url": warehouse_url, "var": var, "mail": mail, "result": result}
 
 
 def _by_subject(messages, fragment):

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import email
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from email.message import Message
 from email.policy import default as default_policy
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from exops.ingest.audit import ensure_raw_tables
 
@@ -268,3 +271,28 @@ def text_of(message: Message) -> str:
         if part.get_content_maintype() == "text":
             parts.append(part.get_content())
     return "\n".join(parts)
+
+
+@contextmanager
+def mail_environment(var: Path, recipients: dict[str, str]) -> Iterator[Path]:
+    """A real SMTP sink and the EXOPS_* settings that point at it; yields the mail folder.
+
+    ``recipients`` maps an audience (ops, risk, data_eng) to its comma-separated addresses.
+    """
+    from exops.publish.mailsink import start_sink
+
+    mail = var / "mail"
+    host, port, stop = start_sink(directory=mail)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EXOPS_VAR_DIR", str(var))
+    mp.setenv("EXOPS_SMTP_HOST", host)
+    mp.setenv("EXOPS_SMTP_PORT", str(port))
+    mp.setenv("EXOPS_SMTP_STARTTLS", "false")
+    mp.setenv("EXOPS_MAIL_FROM", "exops@platform.test")
+    for audience, addresses in recipients.items():
+        mp.setenv(f"EXOPS_MAIL_TO_{audience.upper()}", addresses)
+    try:
+        yield mail
+    finally:
+        stop()
+        mp.undo()

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from test_publish_support import AS_OF, build_sample, read_mail, text_of
+from test_publish_support import AS_OF, build_sample, mail_environment, read_mail, text_of
 
 from exops.publish import PublishRefused, publish
-from exops.publish.mailsink import start_sink
 from exops.quality import QualityGateFailed, validate
 
 
@@ -16,20 +15,13 @@ from exops.quality import QualityGateFailed, validate
 def env(warehouse_url, tmp_path_factory):
     build_sample(warehouse_url)
     var = tmp_path_factory.mktemp("var")
-    mail = var / "mail"
-    host, port, stop = start_sink(directory=mail)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EXOPS_VAR_DIR", str(var))
-    mp.setenv("EXOPS_SMTP_HOST", host)
-    mp.setenv("EXOPS_SMTP_PORT", str(port))
-    mp.setenv("EXOPS_SMTP_STARTTLS", "false")
-    mp.setenv("EXOPS_MAIL_FROM", "exops@platform.test")
-    mp.setenv("EXOPS_MAIL_TO_DATA_ENG", "de1@platform.test,de2@platform.test")
-    mp.setenv("EXOPS_MAIL_TO_OPS", "ops@platform.test")
-    mp.setenv("EXOPS_MAIL_TO_RISK", "risk@platform.test")
-    yield {"url": warehouse_url, "var": var, "mail": mail}
-    stop()
-    mp.undo()
+    recipients = {
+        "data_eng": "de1@platform.test,de2@platform.test",
+        "ops": "ops@platform.test",
+        "risk": "risk@platform.test",
+    }
+    with mail_environment(var, recipients) as mail:
+        yield {"url": warehouse_url, "var": var, "mail": mail}
 
 
 def test_clean_sample_passes_and_is_recorded(env):
