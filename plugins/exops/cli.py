@@ -153,12 +153,32 @@ def ingest(landing: Path | None, sources, entities, dt_from, dt_to) -> None:
         dt_to=dt_to,
         progress=(lambda msg: click.echo(msg, err=True))
         if logging.getLogger().isEnabledFor(logging.DEBUG)
-        else None,
+        else _partition_counter(),
     )
     for line in _ingest_lines(report):
         click.echo(line)
     if report.failed:
         sys.exit(1)
+
+
+def _partition_counter():
+    """Progress for long loads: partitions finished so far, on stderr."""
+    done = 0
+    started = time.monotonic()
+    interactive = sys.stderr.isatty()
+
+    def count(message: str) -> None:
+        nonlocal done
+        if message.endswith("file(s)") and ": loading " in message:
+            return  # the start of a partition; its result follows
+        done += 1
+        text = f"ingest: {done} partition(s) done ({time.monotonic() - started:.1f}s)"
+        if interactive:
+            click.echo(f"\r{text}", nl=False, err=True)
+        elif done % 100 == 0:
+            click.echo(text, err=True)
+
+    return count
 
 
 def _ingest_lines(report) -> list[str]:

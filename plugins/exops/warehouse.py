@@ -97,7 +97,9 @@ def stop_embedded() -> bool:
     pgdata = embedded_pgdata()
     if not (pgdata / "postmaster.pid").exists():
         return False
-    from pgserver._commands import pg_ctl
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs and XDG_RUNTIME_DIR, as above
+        from pgserver._commands import pg_ctl
 
     user = "pgserver" if os.geteuid() == 0 else None
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
