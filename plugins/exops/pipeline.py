@@ -120,7 +120,14 @@ def outputs_lines(day: date, since: float) -> list[str]:
     report = var_dir() / "reports" / day.isoformat() / "report.html"
     lines.append(f"report: {report}" if report.exists() else f"report: none for {day}")
     sent = sorted(p for p in mail_dir().glob("*.eml") if p.stat().st_mtime >= since - 1)
-    lines.append(f"emails sent by this run: {len(sent)}" + (f" (in {mail_dir()})" if sent else ""))
+    kept = len(list(mail_dir().glob("*.eml")))
+    if sent:
+        lines.append(f"emails sent by this run: {len(sent)} (in {mail_dir()})")
+    else:
+        lines.append(
+            f"emails sent by this run: 0 (each alert and report is sent once; "
+            f"{kept} earlier message(s) in {mail_dir()})"
+        )
     for path in sent:
         with path.open("rb") as f:
             msg = email.message_from_binary_file(f, policy=policy.default)
