@@ -37,8 +37,11 @@ def test_embedded_postgres_listens_on_no_tcp_address() -> None:
         assert "host=/" in url  # a Unix socket directory, not a host name
         with psycopg.connect(url) as conn:
             assert conn.execute("show listen_addresses").fetchone()[0] == ""
-            pid = conn.execute("select pg_backend_pid()").fetchone()[0]
-        postmaster = psutil.Process(pid).parent()
+        # the postmaster's pid is the first line of postmaster.pid (a backend's pid would
+        # race: the backend exits as soon as its connection closes)
+        postmaster_pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+        postmaster = psutil.Process(postmaster_pid)
+        assert "postgres" in postmaster.name()
         inet = [c for c in postmaster.net_connections(kind="inet") if c.status == "LISTEN"]
         assert inet == [], f"the embedded server listens on {inet}"
     finally:
