@@ -200,12 +200,18 @@ def _ingest_lines(report) -> list[str]:
 @main.command()
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--select", default=None, help="dbt node selection, e.g. marts.exchange+.")
-def transform(full_refresh: bool, select: str | None) -> None:
+@click.option(
+    "--unit-tests", is_flag=True, help="Also run dbt's unit tests (fixed rows, for development)."
+)
+def transform(full_refresh: bool, select: str | None, unit_tests: bool) -> None:
     """Build staging, intermediate and the KPI marts with one `dbt build` (models and tests)."""
     from exops.transform import build, headline
 
     result = build(
-        full_refresh=full_refresh, select=select, progress=lambda m: click.echo(m, err=True)
+        full_refresh=full_refresh,
+        select=select,
+        unit_tests=unit_tests,
+        progress=lambda m: click.echo(m, err=True),
     )
     click.echo(result.summary())
     if not result.success:

@@ -25,8 +25,20 @@ from exops.settings import dbt_project_dir, var_dir
 
 BI_READER_ROLE = "bi_reader"
 BI_READER_PASSWORD_ENV = "EXOPS_BI_READER_PASSWORD"
-# JIT compilation costs more than it saves on the marts' many small queries
-PGOPTIONS = "-c jit=off"
+WORK_MEM_ENV = "EXOPS_DBT_WORK_MEM"
+DEFAULT_WORK_MEM = "256MB"
+
+
+def session_options() -> str:
+    """PGOPTIONS of dbt's sessions.
+
+    JIT compilation costs more than it saves on the marts' many small queries; the full
+    build's sorts (deduplicating every trade) and index builds spill to disk with the server's
+    default 4 MB, so the transform sessions get more (``EXOPS_DBT_WORK_MEM``, default 256MB;
+    dbt runs two threads).
+    """
+    work_mem = os.environ.get(WORK_MEM_ENV, "").strip() or DEFAULT_WORK_MEM
+    return f"-c jit=off -c work_mem={work_mem} -c maintenance_work_mem={work_mem}"
 
 
 class TransformError(RuntimeError):
@@ -119,7 +131,7 @@ def _invoke(
 
     url = url or warehouse.warehouse_url()
     env = profile_env(url)
-    env["PGOPTIONS"] = PGOPTIONS
+    env["PGOPTIONS"] = session_options()
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     with _environment(env):
         return dbtRunner(callbacks=callbacks or []).invoke(_dbt_args(command, target))
@@ -141,14 +153,21 @@ def build(
     full_refresh: bool = False,
     select: str | None = None,
     vars: dict | None = None,
+    unit_tests: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> TransformResult:
-    """Run one ``dbt build`` (models, data tests, unit tests) and summarise it."""
+    """Run one ``dbt build`` (models and data tests) and summarise it.
+
+    dbt's unit tests check the SQL against fixed rows, so the daily builds leave them out (as
+    dbt recommends for production); ``unit_tests=True`` runs them too (the test suite does).
+    """
     import json
 
     command = ["build"]
     if full_refresh:
         command.append("--full-refresh")
+    if not unit_tests:
+        command += ["--exclude-resource-type", "unit_test"]
     if select:
         command += ["--select", select]
     if vars:
