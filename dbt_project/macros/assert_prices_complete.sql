@@ -1,12 +1,12 @@
 {#-
-  Pre-hook of the priced models: a USD price needed for a day of the spine that is missing
+  Pre-hook of the priced models: a USD price needed for a day they rebuild that is missing
   fails the model (and so everything downstream) with an error naming the assets and days,
   e.g. `invalid input syntax for type integer: "missing USD price: BTC on 2026-11-22, ..."`.
   PostgreSQL has no RAISE in plain SQL; the failing cast carries the message.
 -#}
-{% macro assert_prices_complete(kind) %}
+{% macro assert_prices_complete(kind, from_day="date '1900-01-01'") %}
     with days as (
-        select activity_date from {{ ref('int_days') }}
+        select activity_date from {{ ref('int_days') }} where activity_date >= {{ from_day }}
     ),
 
     needed as (
@@ -16,17 +16,20 @@
                 trades.executed_date as price_date
             from {{ ref('stg_exchange__trades') }} as trades
             inner join days on trades.executed_date = days.activity_date
+                and trades.executed_date >= {{ from_day }}
             left join {{ ref('stg_exchange__products') }} as products
                 on trades.product_id = products.product_id
         {% elif kind == 'transfers' %}
             select distinct transfers.asset, transfers.created_date as price_date
             from {{ ref('stg_exchange__transfers') }} as transfers
             inner join days on transfers.created_date = days.activity_date
+                and transfers.created_date >= {{ from_day }}
             where transfers.status = 'completed'
         {% elif kind == 'wealth_events' %}
             select distinct wealth_events.asset, wealth_events.event_date as price_date
             from {{ ref('stg_exchange__wealth_events') }} as wealth_events
             inner join days on wealth_events.event_date = days.activity_date
+                and wealth_events.event_date >= {{ from_day }}
         {% else %}
             {{ exceptions.raise_compiler_error("assert_prices_complete: unknown kind " ~ kind) }}
         {% endif %}

@@ -1,43 +1,112 @@
 {#-
-  Incremental bookkeeping.
+  Incremental bookkeeping: what a daily run must rebuild, without reading history.
 
   Every run records, in intermediate.incremental_state under '__run__', the greatest
   audit.partitions.load_id that existed when it started (the run's ceiling). Each
-  incremental model records the ceiling it was last built up to, in the same transaction
-  as its data (post-hook), so a failed model simply catches up on its next run.
+  incremental model records, in the same transaction as its data (post-hook), the ceiling
+  it was built up to (its watermark) and the first day it rebuilt, so a failed model simply
+  catches up on its next run, and its data tests can look at the rebuilt days only
+  (get_where_subquery).
 
-  An incremental model rebuilds every day from its "dirty from" date through the as-of
-  date: the earliest dt among partitions loaded (or re-delivered) since its watermark,
-  minus late_arrival_days (a record may be that much older than its partition). Rolling
-  windows make later days depend on earlier ones, hence "through the as-of date".
-  Two rarer changes reach further back: a user whose registered_at is new or moved
-  (dirty from the earliest registration date it ever had), and a product whose
-  quote_asset or product_line changed (everything is rebuilt).
+  An incremental model rebuilds every day from its "dirty from" date through the as-of date
+  (rolling windows make later days depend on earlier ones). Dirty from is the least of:
+  - the earliest dt among partitions loaded (or re-delivered) since the watermark, minus
+    late_arrival_days (a record may be that much older than its partition);
+  - the earliest day the incrementally staged entities (trades, account balances) changed,
+    which their staging models journal in intermediate.incremental_changes as they apply
+    new rows (including the days of versions they replace or that a re-delivery removed);
+  - for the other dated entities the incremental models read, the earliest day of any
+    version of a key delivered since the watermark (a record older than the late-arrival
+    rule allows, a re-sent key that moves to another day);
+  - the earliest registration date, old or new, of a user whose registered_at is new or
+    moved; for the models whose rows depend on links (risk alerts), the first trade day of
+    a new user or of one whose device or sign-up IP changed;
+  - everything, when a product's quote_asset or product_line changed, or the model has no
+    state yet.
+  Each part reads only rows delivered since the watermark (plus, for those keys, their other
+  versions in small tables), never the history of the big facts.
 -#}
 
 {% macro incremental_state_relation() -%}
     intermediate.incremental_state
 {%- endmacro %}
 
+{% macro incremental_changes_relation() -%}
+    intermediate.incremental_changes
+{%- endmacro %}
+
+{#- Entities read through plain staging views whose dated records can move older days:
+    (raw table, key columns, the record's own day). -#}
+{% macro dated_view_entities() %}
+    {{ return([
+        ('exchange_product_events', ['event_id'], utc_date('event_at')),
+        ('exchange_asset_prices', ['asset', 'price_date'], 'price_date'),
+        ('exchange_transfers', ['transfer_id'], utc_date('created_at')),
+        ('exchange_wealth_events', ['event_id'], utc_date('event_at')),
+        ('crm_kyc_events', ['event_id'], utc_date('event_at')),
+    ]) }}
+{% endmacro %}
+
 {% macro incremental_state_init() %}
     create schema if not exists intermediate;
     create table if not exists {{ incremental_state_relation() }} (
         model text primary key,
         load_id bigint not null,
+        rebuilt_from date,
         updated_at timestamptz not null default now()
+    );
+    alter table {{ incremental_state_relation() }} add column if not exists rebuilt_from date;
+    create table if not exists {{ incremental_changes_relation() }} (
+        load_id bigint not null,
+        model text not null,
+        first_date date not null,
+        recorded_at timestamptz not null default now()
     );
     insert into {{ incremental_state_relation() }} (model, load_id, updated_at)
     select '__run__', coalesce(max(load_id), 0), now()
     from {{ var('audit_schema') }}.partitions
     on conflict (model) do update set load_id = excluded.load_id, updated_at = excluded.updated_at;
+    -- journal entries every model has caught up with are no longer needed
+    delete from {{ incremental_changes_relation() }}
+    where load_id <= (
+        select min(load_id) from {{ incremental_state_relation() }} where model <> '__run__'
+    );
 {% endmacro %}
 
-{% macro record_incremental_state() %}
-    insert into {{ incremental_state_relation() }} (model, load_id, updated_at)
-    select '{{ this.identifier }}', load_id, now()
+{#- Post-hook: the model is built up to the run's ceiling, from rebuilt_from (null: all). -#}
+{% macro record_incremental_state(rebuilt_from=none, grain='day') %}
+    {%- if rebuilt_from is none and is_incremental() -%}
+        {%- set rebuilt_from = rebuild_from(grain) -%}
+    {%- endif -%}
+    insert into {{ incremental_state_relation() }} (model, load_id, rebuilt_from, updated_at)
+    select
+        '{{ this.identifier }}',
+        load_id,
+        {{ rebuilt_from if rebuilt_from is not none else 'null::date' }},
+        now()
     from {{ incremental_state_relation() }}
     where model = '__run__'
-    on conflict (model) do update set load_id = excluded.load_id, updated_at = excluded.updated_at
+    on conflict (model) do update set
+        load_id = excluded.load_id,
+        rebuilt_from = excluded.rebuilt_from,
+        updated_at = excluded.updated_at
+{% endmacro %}
+
+{#- The run's ceiling and this model's watermark, as a one-row CTE body. -#}
+{% macro incremental_window_state() %}
+    select
+        coalesce((
+            select load_id from {{ incremental_state_relation() }}
+            where model = '{{ this.identifier }}'
+        ), -1) as processed,
+        (
+            select load_id from {{ incremental_state_relation() }}
+            where model = '__run__'
+        ) as ceiling,
+        exists (
+            select 1 from {{ incremental_state_relation() }}
+            where model = '{{ this.identifier }}'
+        ) as has_state
 {% endmacro %}
 
 {#- The first day an incremental run must rebuild, as a date literal; none on a full build. -#}
@@ -46,21 +115,12 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set raw = var('raw_schema') -%}
+    {#- models whose rows depend on the users' links (meta dirty_on_relinked_users; they
+        must depend on int_user_first_trades) -#}
+    {%- set relinked = config.get('meta', {}).get('dirty_on_relinked_users', false) -%}
     {%- set query -%}
         with state as (
-            select
-                coalesce((
-                    select load_id from {{ incremental_state_relation() }}
-                    where model = '{{ this.identifier }}'
-                ), -1) as processed,
-                (
-                    select load_id from {{ incremental_state_relation() }}
-                    where model = '__run__'
-                ) as ceiling,
-                exists (
-                    select 1 from {{ incremental_state_relation() }}
-                    where model = '{{ this.identifier }}'
-                ) as has_state
+            {{ incremental_window_state() }}
         ),
 
         new_partitions as (
@@ -70,19 +130,80 @@
             where partitions.load_id > state.processed and partitions.load_id <= state.ceiling
         ),
 
+        journal as (
+            select min(changes.first_date) as first_date
+            from {{ incremental_changes_relation() }} as changes
+            cross join state
+            where changes.load_id > state.processed and changes.load_id <= state.ceiling
+        ),
+
+        {%- for table, key, event_date in dated_view_entities() %}
+        touched_{{ table }} as (
+            select min({{ event_date }}) as first_date
+            from {{ raw }}.{{ table }}
+            where ({{ key | join(', ') }}) in (
+                select {{ key | join(', ') }}
+                from {{ raw }}.{{ table }} as new_rows
+                cross join state
+                where new_rows._load_id > state.processed and new_rows._load_id <= state.ceiling
+            )
+        ),
+        {%- endfor %}
+
+        -- users with a new version, and every version they have
         user_versions as (
-            select users.user_id, users.registered_at, users._load_id > state.processed as is_new
+            select
+                users.user_id,
+                users.registered_at,
+                users.device_id,
+                users.signup_ip,
+                users._load_id > state.processed as is_new,
+                row_number() over (
+                    partition by users.user_id, users._load_id > state.processed
+                    order by users.updated_at desc, users._dt desc, users._file desc, users._line desc
+                ) as recency
             from {{ raw }}.crm_users as users
             cross join state
             where users._load_id <= state.ceiling
+                and users.user_id in (
+                    select new_users.user_id
+                    from {{ raw }}.crm_users as new_users
+                    cross join state
+                    where new_users._load_id > state.processed
+                        and new_users._load_id <= state.ceiling
+                )
         ),
 
         moved_users as (
             select user_id, min(registered_at) as earliest_registered_at
             from user_versions
             group by user_id
-            having bool_or(is_new) and (bool_and(is_new) or count(distinct registered_at) > 1)
+            having bool_and(is_new) or count(distinct registered_at) > 1
         ),
+
+        {%- if relinked %}
+        -- new users, and users whose latest new version changed device or IP against the
+        -- latest earlier one: their links change back to their first trade
+        relinked_users as (
+            select new_version.user_id
+            from user_versions as new_version
+            left join user_versions as old_version
+                on new_version.user_id = old_version.user_id
+                and not old_version.is_new and old_version.recency = 1
+            where new_version.is_new and new_version.recency = 1
+                and (
+                    old_version.user_id is null
+                    or (new_version.device_id, new_version.signup_ip)
+                    is distinct from (old_version.device_id, old_version.signup_ip)
+                )
+        ),
+
+        relinked_first_trades as (
+            select min(first_trades.first_trade_date) as first_date
+            from {{ ref('int_user_first_trades') }} as first_trades
+            where first_trades.user_id in (select user_id from relinked_users)
+        ),
+        {%- endif %}
 
         product_versions as (
             select
@@ -108,46 +229,18 @@
                 and new_version.recency = 1 and old_version.recency = 1
             where (new_version.product_line, new_version.quote_asset)
                 is distinct from (old_version.product_line, old_version.quote_asset)
-        ),
-
-        -- records older than the late-arrival rule allows, or new versions of older keys
-        {%- set keyed = [
-            ('exchange_trades', 'trade_id', 'executed_at'),
-            ('exchange_transfers', 'transfer_id', 'created_at'),
-            ('exchange_wealth_events', 'event_id', 'event_at'),
-        ] %}
-        {%- for table, key, event_time in keyed %}
-        touched_{{ table }} as (
-            select min({{ utc_date('all_versions.' ~ event_time) }}) as first_date
-            from {{ raw }}.{{ table }} as all_versions
-            where all_versions.{{ key }} in (
-                select new_rows.{{ key }}
-                from {{ raw }}.{{ table }} as new_rows
-                cross join state
-                where new_rows._load_id > state.processed and new_rows._load_id <= state.ceiling
-            )
-        ),
-        {%- endfor %}
-
-        touched_daily as (
-            select min(prices.price_date) as first_date
-            from {{ raw }}.exchange_asset_prices as prices
-            cross join state
-            where prices._load_id > state.processed and prices._load_id <= state.ceiling
-            union all
-            select min(balances.snapshot_date)
-            from {{ raw }}.exchange_account_balances as balances
-            cross join state
-            where balances._load_id > state.processed and balances._load_id <= state.ceiling
         )
 
         select coalesce(least(
             (select min(dt) from new_partitions) - {{ var('late_arrival_days') }},
-            {%- for table, key, event_time in keyed %}
+            (select first_date from journal),
+            {%- for table, key, event_date in dated_view_entities() %}
             (select first_date from touched_{{ table }}),
             {%- endfor %}
-            (select min(first_date) from touched_daily),
             (select min({{ utc_date('earliest_registered_at') }}) from moved_users),
+            {%- if relinked %}
+            (select first_date from relinked_first_trades),
+            {%- endif %}
             (select date '1900-01-01' from state where not has_state),
             (select date '1900-01-01' where exists (select 1 from changed_products))
         ), date '9999-12-31')::text as dirty_from
@@ -156,21 +249,39 @@
     {{ return("date '" ~ result.columns[0].values()[0] ~ "'") }}
 {% endmacro %}
 
-{#- Pre-hook of an incremental model: drop the days about to be rebuilt. -#}
-{% macro delete_dirty_days(date_column) %}
+{#- Pre-hook of an incremental model: drop the days (weeks, months) about to be rebuilt. -#}
+{% macro delete_dirty_days(date_column, grain='day') %}
     {%- if is_incremental() -%}
-        delete from {{ this }} where {{ date_column }} >= {{ incremental_dirty_from() }}
+        delete from {{ this }} where {{ date_column }} >= {{ rebuild_from(grain) }}
     {%- else -%}
         select 1
     {%- endif -%}
 {% endmacro %}
 
-{#- The first day a model's select must produce: dirty-from when incremental, else all. -#}
-{% macro rebuild_from() %}
+{#- The first day a model's select must produce, as a date expression: dirty-from (truncated
+    to the model's grain: the first day of its week or month) when incremental, else all. -#}
+{% macro rebuild_from(grain='day') %}
     {%- set dirty_from = incremental_dirty_from() -%}
     {%- if dirty_from is none -%}
-        date '1900-01-01'
+        {{ return("date '1900-01-01'") }}
+    {%- elif grain == 'day' -%}
+        {{ return(dirty_from) }}
     {%- else -%}
-        {{ dirty_from }}
+        {{ return("date_trunc('" ~ grain ~ "', " ~ dirty_from ~ ")::date") }}
     {%- endif -%}
+{% endmacro %}
+
+{#- Config shared by the date-partitioned incremental models: drop the dirty days (or weeks,
+    months: grain), append the rebuilt ones, record the watermark; their data tests look at
+    the rebuilt dates only (get_where_subquery). -#}
+{% macro day_incremental_config(date_column, grain='day', indexes=[], pre_hooks=[], meta={}) %}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook=pre_hooks + ["{{ delete_dirty_days('" ~ date_column ~ "', '" ~ grain ~ "') }}"],
+        post_hook=["{{ record_incremental_state(grain='" ~ grain ~ "') }}"],
+        indexes=[{'columns': [date_column]}] + indexes,
+        meta=dict(meta, rebuild_window_column=date_column),
+    ) }}
 {% endmacro %}

@@ -56,6 +56,20 @@ def _redeliver_without_last_trade(landing: Path, dt: date) -> str:
     return lines[-1].decode().strip().split(",")[header.index("trade_id")]
 
 
+def _redeliver_without_price(landing: Path, asset: str, day: date) -> date:
+    """Re-deliver the asset_prices partition holding (asset, day) without that row; its dt."""
+    for part in sorted((landing / "exchange" / "asset_prices").glob("dt=*")):
+        for csv in sorted(part.glob("*.csv")):
+            lines = csv.read_text().splitlines(keepends=True)
+            kept = [x for x in lines if not x.startswith(f"{asset},{day.isoformat()},")]
+            if len(kept) < len(lines):
+                (part / "_SUCCESS").unlink()
+                csv.write_text("".join(kept))
+                (part / "_SUCCESS").write_bytes(b"")
+                return date.fromisoformat(part.name[3:])
+    raise AssertionError(f"no asset_prices row for {asset} on {day}")
+
+
 def _snapshot(conn: psycopg.Connection, schema: str) -> None:
     conn.execute(f"drop schema if exists {schema} cascade")
     conn.execute(f"create schema {schema}")
@@ -83,13 +97,20 @@ def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
             dt_from = None
         report = ingest(landing, url=warehouse_url, dt_from=dt_from, dt_to=dt_to)
         assert not [p for p in report.partitions if p.action == "failed"]
-        builds.append(transform.build(warehouse_url))
+        builds.append(transform.build(warehouse_url, unit_tests=True))
         assert builds[-1].success, builds[-1].summary()
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         _snapshot(conn, "incremental_snapshot")
-    full = transform.build(warehouse_url, full_refresh=True)
+    full = transform.build(warehouse_url, full_refresh=True, unit_tests=True)
     assert full.success, full.summary()
-    return {"builds": builds, "full": full, "first": START, "last": last, "dropped": dropped}
+    return {
+        "builds": builds,
+        "full": full,
+        "first": START,
+        "last": last,
+        "dropped": dropped,
+        "landing": landing,
+    }
 
 
 @pytest.fixture
@@ -301,10 +322,10 @@ def test_missing_price_fails_the_build_naming_asset_and_day(
         (day,),
     ).fetchone()[0]
     before = db.execute("select count(*) from marts.exchange_daily_kpis").fetchone()[0]
-    db.execute(
-        "delete from raw.exchange_asset_prices where asset = %s and price_date = %s",
-        (asset, day),
-    )
+    # upstream re-delivers the day's prices without that asset: the build must refuse it
+    dropped_from = _redeliver_without_price(history["landing"], asset, day)
+    report = ingest(history["landing"], url=warehouse_url)
+    assert [p.dt for p in report.partitions if p.action == "replaced"] == [dropped_from]
     result = transform.build(warehouse_url, select="+exchange_daily_kpis")
     assert not result.success
     message = "\n".join(result.failures)

@@ -1,30 +1,20 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='append_new_columns',
-        pre_hook=[
-            "{{ assert_prices_complete('trades') }}",
-            "{{ delete_dirty_days('executed_date') }}",
-        ],
-        post_hook=[
-            "{{ record_incremental_state() }}",
-            "create index if not exists {{ this.identifier }}_date_idx on {{ this }} (executed_date)",
-        ],
-    )
-}}
+{{ day_incremental_config(
+    'executed_date', pre_hooks=["{{ assert_prices_complete('trades', rebuild_from()) }}"]
+) }}
+{%- set from_day = rebuild_from() %}
 
 -- one row per trade in the day spine, with its USD volume and fees at the quote asset's
 -- price of the trade's UTC day
 with days as (
     select activity_date from {{ ref('int_days') }}
-    where activity_date >= {{ rebuild_from() }}
+    where activity_date >= {{ from_day }}
 ),
 
 trades as (
     select trades.*
     from {{ ref('stg_exchange__trades') }} as trades
     inner join days on trades.executed_date = days.activity_date
+    where trades.executed_date >= {{ from_day }}
 ),
 
 products as (

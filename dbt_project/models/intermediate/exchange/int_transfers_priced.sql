@@ -1,8 +1,12 @@
-{{ config(pre_hook="{{ assert_prices_complete('transfers') }}") }}
+{{ day_incremental_config(
+    'created_date', pre_hooks=["{{ assert_prices_complete('transfers', rebuild_from()) }}"]
+) }}
+{%- set from_day = rebuild_from() %}
 
 -- completed transfers in the day spine, in USD at the asset's price of their UTC day
 with days as (
     select activity_date from {{ ref('int_days') }}
+    where activity_date >= {{ from_day }}
 ),
 
 transfers as (

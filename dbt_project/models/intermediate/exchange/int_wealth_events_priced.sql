@@ -1,8 +1,12 @@
-{{ config(pre_hook="{{ assert_prices_complete('wealth_events') }}") }}
+{{ day_incremental_config(
+    'event_date', pre_hooks=["{{ assert_prices_complete('wealth_events', rebuild_from()) }}"]
+) }}
+{%- set from_day = rebuild_from() %}
 
 -- wealth subscriptions and redemptions in the day spine, in USD at the event asset's price
 with days as (
     select activity_date from {{ ref('int_days') }}
+    where activity_date >= {{ from_day }}
 ),
 
 wealth_events as (

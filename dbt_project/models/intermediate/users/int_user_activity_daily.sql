@@ -1,27 +1,27 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ delete_dirty_days('activity_date') }}",
-        post_hook=[
-            "{{ record_incremental_state() }}",
-            "create index if not exists {{ this.identifier }}_date_idx on {{ this }} (activity_date)",
-        ],
-    )
-}}
+{{ day_incremental_config('activity_date', indexes=[{'columns': ['user_id', 'activity_date'], 'unique': True}]) }}
+{%- set from_day = rebuild_from() %}
 
--- one row per user and day with any trade, wealth event or completed transfer
-with user_trades as (
+-- one row per user and day with any trade, wealth event or completed transfer; fees also
+-- counted from the user's registered_at on (cohort LTV)
+with users as (
+    select user_id, registered_at from {{ ref('stg_crm__users') }}
+),
+
+user_trades as (
     select
-        user_id,
-        executed_date as activity_date,
+        user_trades.user_id,
+        user_trades.executed_date as activity_date,
         count(*) as trade_count,
-        count(*) filter (where is_self_trade) as self_trade_count,
-        sum(volume_usd) as volume_usd,
-        sum(fees_usd) as fees_usd
-    from {{ ref('int_user_trades') }}
-    where executed_date >= {{ rebuild_from() }}
+        count(*) filter (where user_trades.is_self_trade) as self_trade_count,
+        coalesce(sum(user_trades.volume_usd) filter (where user_trades.is_self_trade), 0)
+            as self_trade_volume_usd,
+        sum(user_trades.volume_usd) as volume_usd,
+        sum(user_trades.fees_usd) as fees_usd,
+        coalesce(sum(user_trades.fees_usd) filter (where user_trades.executed_at >= users.registered_at), 0)
+            as fees_since_registration_usd
+    from {{ ref('int_user_trades') }} as user_trades
+    left join users on user_trades.user_id = users.user_id
+    where user_trades.executed_date >= {{ from_day }}
     group by 1, 2
 ),
 
@@ -31,7 +31,7 @@ wealth_events as (
         event_date as activity_date,
         count(*) as wealth_event_count
     from {{ ref('int_wealth_events_priced') }}
-    where event_date >= {{ rebuild_from() }}
+    where event_date >= {{ from_day }}
     group by 1, 2
 ),
 
@@ -42,7 +42,7 @@ transfers as (
         sum(amount_usd) filter (where direction = 'deposit') as deposits_usd,
         sum(amount_usd) filter (where direction = 'withdrawal') as withdrawals_usd
     from {{ ref('int_transfers_priced') }}
-    where created_date >= {{ rebuild_from() }}
+    where created_date >= {{ from_day }}
     group by 1, 2
 ),
 
@@ -60,8 +60,10 @@ user_activity as (
         user_days.activity_date,
         coalesce(user_trades.trade_count, 0) as trade_count,
         coalesce(user_trades.self_trade_count, 0) as self_trade_count,
+        coalesce(user_trades.self_trade_volume_usd, 0) as self_trade_volume_usd,
         coalesce(user_trades.volume_usd, 0) as volume_usd,
         coalesce(user_trades.fees_usd, 0) as fees_usd,
+        coalesce(user_trades.fees_since_registration_usd, 0) as fees_since_registration_usd,
         coalesce(wealth_events.wealth_event_count, 0) as wealth_event_count,
         coalesce(transfers.deposits_usd, 0) as deposits_usd,
         coalesce(transfers.withdrawals_usd, 0) as withdrawals_usd,

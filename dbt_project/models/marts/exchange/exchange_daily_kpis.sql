@@ -1,17 +1,10 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ delete_dirty_days('activity_date') }}",
-        post_hook="{{ record_incremental_state() }}",
-    )
-}}
+{{ day_incremental_config('activity_date') }}
+{%- set from_day = rebuild_from() %}
 
 with days as (
     select activity_date
     from {{ ref('int_days') }}
-    where activity_date >= {{ rebuild_from() }}
+    where activity_date >= {{ from_day }}
 ),
 
 trades as (
@@ -21,46 +14,95 @@ trades as (
         sum(volume_usd) as volume_usd,
         sum(fees_usd) as fees_usd
     from {{ ref('int_trades_priced') }}
-    where executed_date >= {{ rebuild_from() }}
+    where executed_date >= {{ from_day }}
     group by 1
 ),
 
+{%- set mau = var('mau_window_days') %}
+{%- set wau = var('wau_window_days') %}
 activity as (
-    select user_id, activity_date, is_trader, is_active
+    select user_id, activity_date, is_trader
     from {{ ref('int_user_activity_daily') }}
-    where activity_date >= {{ rebuild_from() }} - {{ var('mau_window_days') - 1 }}
+    where activity_date >= {{ from_day }} - {{ mau - 1 }}
         and is_active
+),
+
+-- a user active on day a counts in the WAU (MAU) of days a..a+6 (a+27): each active day opens
+-- a span that the user's next active day cuts short, so the spans do not overlap, and a
+-- running sum of +1 at each span's start and -1 after its end counts distinct users per day
+active_spans as (
+    select
+        activity_date as span_start,
+        least(lead(activity_date) over by_user - 1, activity_date + {{ wau - 1 }}) as wau_end,
+        least(lead(activity_date) over by_user - 1, activity_date + {{ mau - 1 }}) as mau_end
+    from activity
+    window by_user as (partition by user_id order by activity_date)
+),
+
+span_edges as (
+    select span_start as edge_date, 1 as wau_delta, 1 as mau_delta from active_spans
+    union all
+    select wau_end + 1, -1, 0 from active_spans
+    union all
+    select mau_end + 1, 0, -1 from active_spans
+),
+
+edge_days as (
+    select day_series.day::date as activity_date
+    from generate_series(
+        ((select min(activity_date) from days) - {{ mau - 1 }})::timestamp,
+        (select max(activity_date) from days)::timestamp,
+        interval '1 day'
+    ) as day_series (day)
+),
+
+rolling_users as (
+    select
+        edge_days.activity_date,
+        sum(coalesce(edges.wau_delta, 0)) over running_days as wau,
+        sum(coalesce(edges.mau_delta, 0)) over running_days as mau
+    from edge_days
+    left join (
+        select edge_date, sum(wau_delta) as wau_delta, sum(mau_delta) as mau_delta
+        from span_edges
+        group by 1
+    ) as edges on edges.edge_date = edge_days.activity_date
+    window running_days as (order by edge_days.activity_date)
+),
+
+day_users as (
+    select
+        activity_date,
+        count(*) filter (where is_trader) as traders,
+        count(*) as active_users
+    from activity
+    where activity_date >= {{ from_day }}
+    group by 1
 ),
 
 daily_users as (
     select
         days.activity_date,
-        count(distinct activity.user_id) filter (
-            where activity.activity_date = days.activity_date and activity.is_trader
-        ) as traders,
-        count(distinct activity.user_id) filter (
-            where activity.activity_date = days.activity_date
-        ) as active_users,
-        count(distinct activity.user_id) filter (
-            where activity.activity_date > days.activity_date - {{ var('wau_window_days') }}
-        ) as wau,
-        count(distinct activity.user_id) as mau
+        coalesce(day_users.traders, 0) as traders,
+        coalesce(day_users.active_users, 0) as active_users,
+        rolling_users.wau,
+        rolling_users.mau
     from days
-    left join activity
-        on activity.activity_date between days.activity_date - {{ var('mau_window_days') - 1 }}
-        and days.activity_date
-    group by 1
+    inner join rolling_users on days.activity_date = rolling_users.activity_date
+    left join day_users on days.activity_date = day_users.activity_date
 ),
 
 registrations as (
     select registered_date as activity_date, count(*) as registrations
     from {{ ref('stg_crm__users') }}
+    where registered_date >= {{ from_day }}
     group by 1
 ),
 
 new_traders as (
     select first_trade_date as activity_date, count(*) as new_traders
     from {{ ref('int_user_first_trades') }}
+    where first_trade_date >= {{ from_day }}
     group by 1
 ),
 
@@ -70,7 +112,7 @@ transfers as (
         sum(amount_usd) filter (where direction = 'deposit') as deposits_usd,
         sum(amount_usd) filter (where direction = 'withdrawal') as withdrawals_usd
     from {{ ref('int_transfers_priced') }}
-    where created_date >= {{ rebuild_from() }}
+    where created_date >= {{ from_day }}
     group by 1
 ),
 

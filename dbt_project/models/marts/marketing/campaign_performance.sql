@@ -75,16 +75,16 @@ member_trading as (
     select
         members.campaign_id,
         members.member_role,
-        sum(user_trades.volume_usd) filter (where user_trades.executed_date >= campaigns.start_date) as volume_during_usd,
-        sum(user_trades.volume_usd) filter (where user_trades.executed_date < campaigns.start_date) as volume_pre_usd,
-        sum(user_trades.fees_usd) filter (where user_trades.executed_date >= campaigns.start_date) as fees_during_usd,
-        sum(user_trades.fees_usd) filter (where user_trades.executed_date < campaigns.start_date) as fees_pre_usd
+        sum(user_days.volume_usd) filter (where user_days.activity_date >= campaigns.start_date) as volume_during_usd,
+        sum(user_days.volume_usd) filter (where user_days.activity_date < campaigns.start_date) as volume_pre_usd,
+        sum(user_days.fees_usd) filter (where user_days.activity_date >= campaigns.start_date) as fees_during_usd,
+        sum(user_days.fees_usd) filter (where user_days.activity_date < campaigns.start_date) as fees_pre_usd
     from members
     inner join campaigns on members.campaign_id = campaigns.campaign_id
-    inner join {{ ref('int_user_trades') }} as user_trades
-        on members.user_id = user_trades.user_id
-        and user_trades.executed_date between campaigns.start_date - campaigns.window_days and campaigns.window_end_date
-        and (campaigns.product_line is null or user_trades.product_line = campaigns.product_line)
+    inner join {{ ref('int_user_product_daily') }} as user_days
+        on members.user_id = user_days.user_id
+        and user_days.activity_date between campaigns.start_date - campaigns.window_days and campaigns.window_end_date
+        and (campaigns.product_line is null or user_days.product_line = campaigns.product_line)
     group by 1, 2
 ),
 

@@ -36,15 +36,15 @@ cohort_months as (
     ) as month_offsets (months_since_registration)
 ),
 
+-- user fees from registered_at on, per month (int_user_activity_monthly keeps them apart)
 monthly_fees as (
     select
         users.cohort_month,
         users.acquisition_channel,
-        date_trunc('month', user_trades.executed_date)::date as month,
-        sum(user_trades.fees_usd) as fees_usd
-    from {{ ref('int_user_trades') }} as user_trades
-    inner join users on user_trades.user_id = users.user_id
-    where user_trades.executed_at >= users.registered_at
+        user_months.activity_month as month,
+        sum(user_months.fees_since_registration_usd) as fees_usd
+    from {{ ref('int_user_activity_monthly') }} as user_months
+    inner join users on user_months.user_id = users.user_id
     group by 1, 2, 3
 ),
 

@@ -1,17 +1,10 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ delete_dirty_days('activity_date') }}",
-        post_hook="{{ record_incremental_state() }}",
-    )
-}}
+{{ day_incremental_config('activity_date') }}
+{%- set from_day = rebuild_from() %}
 
 with product_days as (
     select product_id, product_line, activity_date, lifecycle_stage
     from {{ ref('int_products_staged_daily') }}
-    where activity_date >= {{ rebuild_from() }}
+    where activity_date >= {{ from_day }}
 ),
 
 trades as (
@@ -22,24 +15,24 @@ trades as (
         sum(volume_usd) as volume_usd,
         sum(fees_usd) as fees_usd
     from {{ ref('int_trades_priced') }}
-    where executed_date >= {{ rebuild_from() }}
+    where executed_date >= {{ from_day }}
     group by 1, 2
 ),
 
 traders as (
     select
         product_id,
-        executed_date as activity_date,
-        count(distinct user_id) as traders
-    from {{ ref('int_user_trades') }}
-    where executed_date >= {{ rebuild_from() }}
+        activity_date,
+        count(*) as traders
+    from {{ ref('int_user_product_daily') }}
+    where activity_date >= {{ from_day }}
     group by 1, 2
 ),
 
 new_traders as (
     select product_id, first_trade_date as activity_date, count(*) as new_traders
     from {{ ref('int_user_product_first_trades') }}
-    where first_trade_date >= {{ rebuild_from() }}
+    where first_trade_date >= {{ from_day }}
     group by 1, 2
 ),
 
@@ -51,7 +44,7 @@ wealth_events as (
         sum(amount_usd) filter (where event_type = 'redeem') as redeem_usd,
         count(distinct user_id) filter (where event_type = 'subscribe') as subscribers
     from {{ ref('int_wealth_events_priced') }}
-    where event_date >= {{ rebuild_from() }}
+    where event_date >= {{ from_day }}
     group by 1, 2
 ),
 

@@ -13,11 +13,11 @@ dormant_users as (
 lifetime_activity as (
     select
         user_id,
-        max(activity_date) filter (where is_active) as last_active_date,
+        max(last_active_date) as last_active_date,
         sum(volume_usd) as lifetime_volume_usd,
         sum(fees_usd) as lifetime_fees_usd
-    from {{ ref('int_user_activity_daily') }}
-    where activity_date <= (select as_of_date from as_of)
+    from {{ ref('int_user_activity_monthly') }}
+    where user_id in (select user_id from dormant_users)
     group by 1
 ),
 

@@ -1,76 +1,16 @@
--- one row per alert type, day and subject; details carry no personal data
+-- one row per alert type, day and subject; details carry no personal data. The trade-based
+-- alerts come from the incremental int_risk_trade_alerts; the others are small and computed
+-- in full
 with days as (
     select activity_date from {{ ref('int_days') }}
-),
-
-trades as (
-    select * from {{ ref('int_trades_priced') }}
 ),
 
 links as (
     select * from {{ ref('int_user_links') }}
 ),
 
-self_trades as (
-    select
-        'self_trade' as alert_type,
-        executed_date as alert_date,
-        maker_user_id as subject_id,
-        sum(volume_usd) as metric_value,
-        case
-            when count(*) >= 10 then 'high'
-            when count(*) >= 3 then 'medium'
-            else 'low'
-        end as severity,
-        count(*) || ' self-trade(s) where maker = taker' as details
-    from trades
-    where is_self_trade
-    group by 2, 3
-),
-
-linked_account_trades as (
-    select
-        'linked_account_trade' as alert_type,
-        trades.executed_date as alert_date,
-        links.user_a || '|' || links.user_b as subject_id,
-        sum(trades.volume_usd) as metric_value,
-        case when links.shares_device and links.shares_ip then 'high' else 'medium' end as severity,
-        count(*) || ' trade(s) between accounts sharing '
-        || case
-            when links.shares_device and links.shares_ip then 'device and IP'
-            when links.shares_device then 'device'
-            else 'IP'
-        end as details
-    from trades
-    inner join links
-        on least(trades.maker_user_id, trades.taker_user_id) = links.user_a
-        and greatest(trades.maker_user_id, trades.taker_user_id) = links.user_b
-    where not trades.is_self_trade
-    group by 2, 3, links.shares_device, links.shares_ip
-),
-
-first_kyc_approvals as (
-    select user_id, min(event_at) as first_kyc_approved_at
-    from {{ ref('stg_crm__kyc_events') }}
-    where status = 'approved'
-    group by 1
-),
-
-trades_before_kyc as (
-    select
-        'trade_before_kyc' as alert_type,
-        user_trades.executed_date as alert_date,
-        user_trades.user_id as subject_id,
-        count(*)::numeric as metric_value,
-        case when bool_or(first_kyc_approvals.user_id is null) then 'high' else 'medium' end as severity,
-        count(*) || ' trade(s) before '
-        || case when bool_or(first_kyc_approvals.user_id is null) then 'any approved KYC' else 'the first approved KYC' end
-        as details
-    from {{ ref('int_user_trades') }} as user_trades
-    left join first_kyc_approvals on user_trades.user_id = first_kyc_approvals.user_id
-    where first_kyc_approvals.user_id is null
-        or user_trades.executed_at < first_kyc_approvals.first_kyc_approved_at
-    group by 2, 3
+trade_alerts as (
+    select * from {{ ref('int_risk_trade_alerts') }}
 ),
 
 restricted_country_rewards as (
@@ -187,12 +127,6 @@ referral_rings as (
 ),
 
 alerts as (
-    select * from self_trades
-    union all
-    select * from linked_account_trades
-    union all
-    select * from trades_before_kyc
-    union all
     select * from restricted_country_rewards
     union all
     select * from volume_spikes
@@ -210,6 +144,9 @@ alerts_in_spine as (
         alerts.details::text as details
     from alerts
     inner join days on alerts.alert_date = days.activity_date
+    union all
+    select alert_type, alert_date, subject_id, metric_value, severity, details
+    from trade_alerts
 )
 
 select * from alerts_in_spine

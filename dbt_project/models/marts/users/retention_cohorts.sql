@@ -20,9 +20,7 @@ cohort_users_with_all as (
 ),
 
 trading_weeks as (
-    select distinct user_id, date_trunc('week', activity_date)::date as trade_week
-    from {{ ref('int_user_activity_daily') }}
-    where is_trader
+    select user_id, trade_week from {{ ref('int_user_trading_weeks') }}
 ),
 
 cohort_sizes as (

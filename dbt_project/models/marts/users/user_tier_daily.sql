@@ -1,17 +1,10 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ delete_dirty_days('activity_date') }}",
-        post_hook="{{ record_incremental_state() }}",
-    )
-}}
+{{ day_incremental_config('activity_date') }}
+{%- set from_day = rebuild_from() %}
 
 with days as (
     select activity_date
     from {{ ref('int_days') }}
-    where activity_date >= {{ rebuild_from() }}
+    where activity_date >= {{ from_day }}
 ),
 
 tiers as (
@@ -22,7 +15,7 @@ tiers as (
 users_tiered as (
     select *
     from {{ ref('int_users_tiered_daily') }}
-    where activity_date >= {{ rebuild_from() }}
+    where activity_date >= {{ from_day }}
 ),
 
 tier_totals as (

@@ -1,5 +1,11 @@
+{{ staged_dedup_config(
+    'exchange', 'trades', ['trade_id'], 'executed_date', "(executed_at at time zone 'UTC')::date"
+) }}
+
+-- one row per trade_id; an incremental table (macros/staged_dedup.sql): a day's run stages
+-- the day's rows, not the whole history
 with trades as (
-    {{ dedup(source('exchange', 'trades'), ['trade_id']) }}
+    {{ staged_dedup('exchange', 'trades', ['trade_id']) }}
 )
 
 select
@@ -15,5 +21,9 @@ select
     taker_user_id,
     maker_fee,
     taker_fee,
-    maker_user_id = taker_user_id as is_self_trade
+    maker_user_id = taker_user_id as is_self_trade,
+    _load_id,
+    _dt,
+    _file,
+    _line
 from trades
