@@ -58,13 +58,35 @@ def ensure_metadata_db(env: dict[str, str]) -> None:
     stamp.touch()
 
 
-def dags_test(
-    dag_id: str, day: date, *, env: dict[str, str] | None = None, conf: str | None = None
-) -> subprocess.CompletedProcess:
-    """Run one DAG run in-process with `airflow dags test` for the logical date ``day``."""
+def dags_test_chain(
+    dag_ids: list[str],
+    day: date,
+    *,
+    env: dict[str, str] | None = None,
+    confs: dict[str, str] | None = None,
+    echo=None,
+) -> tuple[int, list[str]]:
+    """``airflow dags test`` of each DAG in order, in one process (exops.airflow_dags_test).
+
+    Returns the exit status and the output's last lines; ``echo`` gets each DAG's start and
+    result as they happen.
+    """
+    from collections import deque
+
+    from exops.airflow_dags_test import MARK
+
     env = airflow_env(env)
     ensure_metadata_db(env)
-    cmd = [_airflow_bin(), "dags", "test", dag_id, day.isoformat()]
-    if conf:
-        cmd += ["--conf", conf]
-    return subprocess.run(cmd, env=env, check=False, capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "exops.airflow_dags_test", day.isoformat(), *dag_ids]
+    for dag_id, conf in (confs or {}).items():
+        cmd += ["--conf", f"{dag_id}={conf}"]
+    tail: deque[str] = deque(maxlen=60)
+    with subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail.append(line.rstrip("\n"))
+            if line.startswith(MARK) and echo is not None:
+                echo(line[3:].rstrip("\n"))
+    return proc.returncode, list(tail)

@@ -70,20 +70,19 @@ def landing_as_of(landing: Path) -> date:
 
 
 def run_via_airflow(day: date, landing: Path, echo: Callable[[str], None]) -> None:
+    """The three DAGs for ``day``, each as `airflow dags test` runs it, in one process."""
     import os
 
-    from exops.airflow_local import dags_test
+    from exops.airflow_local import dags_test_chain
 
     env = dict(os.environ)
     env["EXOPS_LANDING_DIR"] = str(landing)
     conf = json.dumps({"as_of": day.isoformat()})
-    for dag_id in PIPELINE_DAGS:
-        echo(f"airflow dags test {dag_id} {day} ...")
-        result = dags_test(dag_id, day, env=env, conf=conf if dag_id == "exops_publish" else None)
-        if result.returncode != 0 or "state=failed" in result.stdout + result.stderr:
-            tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
-            raise PipelineError(f"Airflow run of {dag_id} for {day} failed:\n{tail}")
-        echo(f"  {dag_id}: success")
+    status, tail = dags_test_chain(
+        list(PIPELINE_DAGS), day, env=env, confs={"exops_publish": conf}, echo=echo
+    )
+    if status != 0 or any("state=failed" in line for line in tail):
+        raise PipelineError(f"Airflow run of the daily chain for {day} failed:\n" + "\n".join(tail))
 
 
 def run_direct(day: date, landing: Path, echo: Callable[[str], None]) -> None:
