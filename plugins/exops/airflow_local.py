@@ -88,5 +88,6 @@ def dags_test_chain(
         for line in proc.stdout:
             tail.append(line.rstrip("\n"))
             if line.startswith(MARK) and echo is not None:
-                echo(line[3:].rstrip("\n"))
+                news = line[len(MARK) :].strip()
+                echo(f"  {news}" if ": " in news else f"airflow dags test {news} ...")
     return proc.returncode, list(tail)

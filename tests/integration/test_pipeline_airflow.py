@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -51,10 +52,27 @@ def first_run(landing: Path, env: dict[str, str]) -> subprocess.CompletedProcess
     return exops(env, "run", "--landing", str(landing), "--via", "airflow")
 
 
-def test_run_succeeds_through_every_dag(first_run) -> None:
+def test_run_succeeds_through_every_dag(first_run, env) -> None:
     assert first_run.returncode == 0, first_run.stderr[-4000:] + first_run.stdout[-4000:]
     for dag_id in ("exops_ingest", "exops_transform", "exops_publish"):
         assert f"  {dag_id}: success" in first_run.stdout
+    # Airflow itself recorded each DAG run and its tasks as successful
+    db = sqlite3.connect(Path(env["EXOPS_VAR_DIR"]) / "airflow" / "airflow.db")
+    try:
+        runs = dict(db.execute("select dag_id, state from dag_run").fetchall())
+        tasks = db.execute(
+            "select dag_id, task_id, state from task_instance order by dag_id, task_id"
+        ).fetchall()
+    finally:
+        db.close()
+    assert runs == {d: "success" for d in ("exops_ingest", "exops_transform", "exops_publish")}
+    assert {(d, t) for d, t, _ in tasks} >= {
+        ("exops_ingest", "ingest_exchange"),
+        ("exops_transform", "dbt_build"),
+        ("exops_publish", "validate"),
+        ("exops_publish", "publish"),
+    }
+    assert {state for _, _, state in tasks} == {"success"}
 
 
 def test_everything_in_the_landing_zone_is_accounted_for(first_run, landing, warehouse_url):
