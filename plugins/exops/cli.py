@@ -132,7 +132,12 @@ def simulate(out: Path | None, users: int, days: int, start: date, seed: int) ->
     "--from", "dt_from", callback=_parse_date, help="Only partitions with dt >= this date."
 )
 @click.option("--to", "dt_to", callback=_parse_date, help="Only partitions with dt <= this date.")
-def ingest(landing: Path | None, sources, entities, dt_from, dt_to) -> None:
+@click.option(
+    "--rehash",
+    is_flag=True,
+    help="Checksum every loaded partition again, even when its files look untouched.",
+)
+def ingest(landing: Path | None, sources, entities, dt_from, dt_to, rehash) -> None:
     """Load every complete (has _SUCCESS) new or re-delivered partition into raw.<source>_<entity>.
 
     Bad rows go to audit.quarantine with file, line, column and reason; every file gets a row
@@ -151,6 +156,7 @@ def ingest(landing: Path | None, sources, entities, dt_from, dt_to) -> None:
         entities=entities or None,
         dt_from=dt_from,
         dt_to=dt_to,
+        rehash=rehash,
         progress=(lambda msg: click.echo(msg, err=True))
         if logging.getLogger().isEnabledFor(logging.DEBUG)
         else _partition_counter(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -268,9 +269,16 @@ def assert_reconciled(conn: psycopg.Connection) -> None:
 
 
 def snapshot(conn: psycopg.Connection) -> dict[str, list]:
+    """Every row of raw and audit (but the partitions' stat signatures, a cache)."""
     tables = [e.qualified_table for e in ENTITIES]
-    tables += ["audit.loads", "audit.quarantine", "audit.partitions", "audit.pending_partitions"]
-    return {t: sorted(map(repr, conn.execute(f"select * from {t}").fetchall())) for t in tables}
+    tables += ["audit.loads", "audit.quarantine", "audit.pending_partitions"]
+    out = {t: sorted(map(repr, conn.execute(f"select * from {t}").fetchall())) for t in tables}
+    partitions = conn.execute(
+        "select source, entity, partition_date, fingerprint, load_id, files, files_rejected,"
+        " rows_loaded, rows_quarantined, loaded_at, first_loaded_at, loads from audit.partitions"
+    ).fetchall()
+    out["audit.partitions"] = sorted(map(repr, partitions))
+    return out
 
 
 # ---- round trip
@@ -372,6 +380,40 @@ def test_rerun_with_nothing_new_changes_nothing(
     done(tmp_path / "exchange" / "trades" / f"dt={D1}")
     assert {p.action for p in ingest(tmp_path, url=warehouse_url).partitions} == {"unchanged"}
     assert snapshot(db) == before
+
+
+def test_untouched_partitions_are_not_checksummed_again(
+    tmp_path: Path, warehouse_url: str, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exops.ingest import pipeline
+
+    full_landing(tmp_path)
+    ingest(tmp_path, url=warehouse_url)
+    hashed: list[str] = []
+    checksum = pipeline.sha256_of
+    monkeypatch.setattr(pipeline, "sha256_of", lambda p: hashed.append(p.name) or checksum(p))
+    report = ingest(tmp_path, url=warehouse_url)
+    assert {p.action for p in report.partitions} == {"unchanged"} and hashed == []
+
+    # new content of the same size, modification time set back, _SUCCESS left alone: the
+    # file's change time still gives it away, and the checksum tells a re-delivery
+    part = tmp_path / "exchange" / "trades" / f"dt={D1}"
+    data = part / "part-0.csv"
+    before = data.stat()
+    data.write_text(data.read_text().replace(",sell,u_2,", ",buy,u_22,", 1))
+    os.utime(data, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert data.stat().st_size == before.st_size
+    report = ingest(tmp_path, url=warehouse_url)
+    by_entity = {p.entity: p.action for p in report.partitions if p.action != "unchanged"}
+    assert by_entity == {"trades": "replaced"}
+    assert hashed == ["part-0.csv"]
+    assert count(db, "select count(*) from raw.exchange_trades where taker_side = 'sell'") == 0
+
+    # --rehash checksums every file, and still finds nothing new
+    hashed.clear()
+    report = ingest(tmp_path, url=warehouse_url, rehash=True)
+    assert {p.action for p in report.partitions} == {"unchanged"}
+    assert len(hashed) == len(CSV) + len(JSONL)
 
 
 # ---- re-delivery

@@ -19,7 +19,9 @@ Tables:
   have ``superseded_by is null``.
 - ``audit.quarantine``: one row per rejected row of the current loads (a re-delivery
   deletes the partition's older rows). ``column_name`` is null when the whole row is wrong.
-- ``audit.partitions``: one row per loaded partition: its current load and fingerprint.
+- ``audit.partitions``: one row per loaded partition: its current load and fingerprint (file
+  names and sha256s), and the files' stat signature then (a run that finds the same
+  signature does not checksum the partition again).
 - ``audit.pending_partitions``: partitions seen without ``_SUCCESS`` and not loaded since,
   with when they were first seen, for freshness checks.
 """
@@ -90,6 +92,7 @@ AUDIT_DDL = (
       loaded_at timestamptz not null,
       first_loaded_at timestamptz not null,
       loads integer not null,
+      stat_signature text,
       primary key (source, entity, partition_date)
     )
     """,
@@ -132,18 +135,37 @@ def ensure_raw_tables(conn: psycopg.Connection) -> None:
             )
         for ddl in AUDIT_DDL:
             conn.execute(ddl)
+        # audit tables of an earlier exops lack this column; check first (ALTER TABLE would
+        # take an exclusive lock on every run)
+        if not conn.execute(
+            "select 1 from information_schema.columns where table_schema = 'audit'"
+            " and table_name = 'partitions' and column_name = 'stat_signature'"
+        ).fetchone():
+            conn.execute("alter table audit.partitions add column stat_signature text")
 
 
 def loaded_fingerprints(
     conn: psycopg.Connection, scope: Iterable[Entity]
-) -> dict[tuple[str, str, date], str]:
+) -> dict[tuple[str, str, date], tuple[str, str | None]]:
+    """(fingerprint, stat signature) of every loaded partition of the entities in scope."""
     pairs = [(e.source, e.name) for e in scope]
     rows = conn.execute(
-        "select source, entity, partition_date, fingerprint from audit.partitions"
+        "select source, entity, partition_date, fingerprint, stat_signature from audit.partitions"
         " where (source, entity) in (select * from unnest(%s::text[], %s::text[]))",
         ([s for s, _ in pairs], [n for _, n in pairs]),
     ).fetchall()
-    return {(s, n, d): fp for s, n, d, fp in rows}
+    return {(s, n, d): (fp, sig) for s, n, d, fp, sig in rows}
+
+
+def record_stat_signature(
+    conn: psycopg.Connection, key: tuple[str, str, date], fingerprint: str, signature: str
+) -> None:
+    """The partition's files were touched, not changed: remember how they look now."""
+    conn.execute(
+        "update audit.partitions set stat_signature = %s"
+        " where (source, entity, partition_date) = (%s, %s, %s) and fingerprint = %s",
+        (signature, *key, fingerprint),
+    )
 
 
 def supersede(conn: psycopg.Connection, e: Entity, dt: date, load_id: int) -> None:
@@ -217,14 +239,17 @@ def record_partition(
     fingerprint: str,
     load_id: int,
     outcomes: Sequence[FileOutcome],
+    stat_signature: str | None = None,
 ) -> None:
     conn.execute(
         """
         insert into audit.partitions as p (source, entity, partition_date, fingerprint, load_id,
-          files, files_rejected, rows_loaded, rows_quarantined, loaded_at, first_loaded_at, loads)
-        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now(), 1)
+          files, files_rejected, rows_loaded, rows_quarantined, loaded_at, first_loaded_at, loads,
+          stat_signature)
+        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now(), 1, %s)
         on conflict (source, entity, partition_date) do update set
           fingerprint = excluded.fingerprint, load_id = excluded.load_id,
+          stat_signature = excluded.stat_signature,
           files = excluded.files, files_rejected = excluded.files_rejected,
           rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
           loaded_at = excluded.loaded_at, loads = p.loads + 1
@@ -239,6 +264,7 @@ def record_partition(
             sum(o.status == "rejected" for o in outcomes),
             sum(o.rows_loaded for o in outcomes),
             sum(o.rows_quarantined for o in outcomes),
+            stat_signature,
         ),
     )
     conn.execute(

@@ -174,6 +174,23 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def stat_signature(part: Partition) -> str:
+    """What the file system says of a partition's files and _SUCCESS: name, size, inode,
+    modification and change times. A re-delivery replaces files and rewrites _SUCCESS, which
+    changes this; an unchanged signature lets a run skip checksumming the partition again.
+    """
+    digest = hashlib.sha256()
+    for path in (*part.files, part.path / SUCCESS_MARKER):
+        try:
+            st = path.stat()
+        except OSError:
+            return UNREADABLE
+        digest.update(
+            f"{path.name}\t{st.st_size}\t{st.st_ino}\t{st.st_mtime_ns}\t{st.st_ctime_ns}\n".encode()
+        )
+    return digest.hexdigest()
+
+
 def fingerprint(checksums: dict[str, str]) -> str:
     """One checksum for a partition's delivery: its file names and each file's sha256."""
     digest = hashlib.sha256()

@@ -49,6 +49,7 @@ def load_partition(
     part: Partition,
     fingerprint: str,
     checksums: dict[str, str],
+    stat_signature: str | None = None,
 ) -> PartitionResult:
     """Load (or re-load) one complete partition atomically; conn must be in autocommit."""
     e, dt = part.entity, part.dt
@@ -99,7 +100,13 @@ def load_partition(
             if outcome.status == "rejected":
                 result.rejected_files.append(file_result)
         audit.record_partition(
-            conn, e=e, dt=dt, fingerprint=fingerprint, load_id=load_id, outcomes=outcomes
+            conn,
+            e=e,
+            dt=dt,
+            fingerprint=fingerprint,
+            load_id=load_id,
+            outcomes=outcomes,
+            stat_signature=stat_signature,
         )
     result.rows_loaded = sum(o.rows_loaded for o in outcomes)
     result.rows_quarantined = sum(o.rows_quarantined for o in outcomes)

@@ -11,7 +11,7 @@ from pathlib import Path
 from exops import warehouse
 
 from . import audit
-from .discovery import discover, fingerprint, select_entities, sha256_of
+from .discovery import discover, fingerprint, select_entities, sha256_of, stat_signature
 from .load import load_partition
 from .report import IngestReport, PartitionResult
 
@@ -26,16 +26,20 @@ def ingest(
     entities: Iterable[str] | None = None,
     dt_from: date | None = None,
     dt_to: date | None = None,
+    rehash: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Load the landing zone at ``landing`` into ``raw.<source>_<entity>``.
 
     A complete partition (one with ``_SUCCESS``) is loaded when it was never loaded, or when
     its files or their sha256 differ from the loaded delivery (a re-delivery, which replaces
-    the partition's rows atomically). Incomplete partitions are reported and recorded in
-    ``audit.pending_partitions``. Bad data never raises: it is quarantined or rejected and
-    recorded. A partition that fails for another reason (e.g. a database error) is reported
-    as ``failed`` and the others still load; see :meth:`IngestReport.raise_for_failures`.
+    the partition's rows atomically). A loaded partition whose files' names, sizes, inodes and
+    times (and its _SUCCESS's) are what they were when it was loaded is not checksummed again
+    (``rehash=True`` checksums every file anyway). Incomplete partitions are reported and
+    recorded in ``audit.pending_partitions``. Bad data never raises: it is quarantined or
+    rejected and recorded. A partition that fails for another reason (e.g. a database error)
+    is reported as ``failed`` and the others still load; see
+    :meth:`IngestReport.raise_for_failures`.
     """
     started = time.monotonic()
     landing = Path(landing)
@@ -58,21 +62,19 @@ def ingest(
                 say(result.describe())
                 continue
             try:
+                signature = stat_signature(part)
+                known = loaded.get(part.key)
+                if known is not None and not rehash and known[1] == signature:
+                    report.partitions.append(_unchanged(part))
+                    continue
                 checksums = {p.name: sha256_of(p) for p in part.files}
                 fp = fingerprint(checksums)
-                if loaded.get(part.key) == fp:
-                    report.partitions.append(
-                        PartitionResult(
-                            part.source,
-                            part.entity.name,
-                            part.dt,
-                            "unchanged",
-                            files=len(part.files),
-                        )
-                    )
+                if known is not None and known[0] == fp:
+                    audit.record_stat_signature(conn, part.key, fp, signature)
+                    report.partitions.append(_unchanged(part))
                     continue
                 say(f"{part}: loading {len(part.files)} file(s)")
-                result = load_partition(conn, landing, part, fp, checksums)
+                result = load_partition(conn, landing, part, fp, checksums, signature)
             except Exception as exc:  # one partition failing must not stop the others
                 log.exception("loading %s failed", part)
                 result = PartitionResult(
@@ -98,3 +100,9 @@ def ingest(
             conn.execute(f"analyze {table}")
     report.seconds = time.monotonic() - started
     return report
+
+
+def _unchanged(part) -> PartitionResult:
+    return PartitionResult(
+        part.source, part.entity.name, part.dt, "unchanged", files=len(part.files)
+    )
