@@ -304,6 +304,9 @@ class Bench:
         run = self.step("dbt build (incremental, one new day)", [PYTHON, STEPS, "build"])
         out["incremental_day_s"] = run.result["seconds"]
         out["incremental_vs_full"] = figures.ratio(out["incremental_day_s"], out["full_build_s"])
+        dbt_dir = self.var_dir / "dbt"
+        out["full_build_slowest"] = slowest_nodes(dbt_dir / "run_results-full.json")
+        out["incremental_day_slowest"] = slowest_nodes(dbt_dir / "run_results-incremental.json")
         out["validate_extra_day_s"] = self.step(
             "validate (extra day)", [PYTHON, STEPS, "validate", "--as-of", day.isoformat()]
         ).result["seconds"]
@@ -453,6 +456,22 @@ def summary_rows(r: dict) -> list[tuple[str, object, str]]:
     return rows
 
 
+def custom_scale(base: Scale, users: int | None, days: int | None) -> Scale:
+    """``base`` with other users or days, named e.g. ``large_200000x730``."""
+    users = users or base.users
+    days = days or base.days
+    return Scale(f"{base.name}_{users}x{days}", users, days, base.start, base.seed)
+
+
+def slowest_nodes(run_results: Path, count: int = 12) -> list[dict]:
+    """The dbt nodes that took longest in a build (from its run_results.json)."""
+    if not run_results.exists():
+        return []
+    results = json.loads(run_results.read_text())["results"]
+    top = sorted(results, key=lambda r: r["execution_time"], reverse=True)[:count]
+    return [{"node": r["unique_id"], "s": round(r["execution_time"], 2)} for r in top]
+
+
 def save(results: dict, *, partial: bool = False) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -465,6 +484,12 @@ def save(results: dict, *, partial: bool = False) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument(
+        "--users", type=int, default=None, help="override the scale's users (e.g. the history test)"
+    )
+    parser.add_argument(
+        "--days", type=int, default=None, help="override the scale's days (e.g. twice the history)"
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of the cheap steps")
     parser.add_argument(
         "--orchestration-reps",
@@ -474,7 +499,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    bench = Bench(SCALES[args.scale], max(1, args.reps), max(1, args.orchestration_reps))
+    scale = SCALES[args.scale]
+    if args.users or args.days:
+        scale = custom_scale(scale, args.users, args.days)
+    bench = Bench(scale, max(1, args.reps), max(1, args.orchestration_reps))
     results = bench.run()
     missing = figures.missing_keys(results)
     if missing:

@@ -4,8 +4,8 @@
   A model whose config meta has rebuild_window_column is incremental by that date: after an
   incremental run its tests read only the dates the run rebuilt (incremental_state
   .rebuilt_from), since the older rows are the ones earlier runs already tested; after a
-  full build (rebuilt_from null) they read everything. A test's own `where` config still
-  applies on top.
+  full build (rebuilt_from null) they read everything. A view over such a model says so with
+  meta rebuild_window_of. A test's own `where` config still applies on top.
 -#}
 {% macro get_where_subquery(relation) -%}
     {%- set filters = [] -%}
@@ -31,11 +31,14 @@
     {%- if not execute or relation is string or relation.identifier is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set ns = namespace(column=none) -%}
+    {%- set ns = namespace(column=none, model=relation.identifier) -%}
     {%- for node in graph.nodes.values() -%}
         {%- if node.resource_type == 'model' and (node.alias or node.name) == relation.identifier
             and node.schema == relation.schema -%}
-            {%- set ns.column = (node.config.meta or {}).get('rebuild_window_column') -%}
+            {%- set meta = node.config.meta or {} -%}
+            {%- set ns.column = meta.get('rebuild_window_column') -%}
+            {#- a view over an incremental model: the window of the model it reads -#}
+            {%- set ns.model = meta.get('rebuild_window_of', relation.identifier) -%}
         {%- endif -%}
     {%- endfor -%}
     {%- if ns.column is none -%}
@@ -43,7 +46,7 @@
     {%- endif -%}
     {%- set query -%}
         select rebuilt_from::text from {{ incremental_state_relation() }}
-        where model = '{{ relation.identifier }}' and rebuilt_from is not null
+        where model = '{{ ns.model }}' and rebuilt_from is not null
     {%- endset -%}
     {%- set rows = run_query(query).rows -%}
     {%- if rows | length == 0 -%}

@@ -18,11 +18,12 @@
   - for the other dated entities the incremental models read, the earliest day of any
     version of a key delivered since the watermark (a record older than the late-arrival
     rule allows, a re-sent key that moves to another day);
-  - the earliest registration date, old or new, of a user whose registered_at is new or
-    moved; for the models whose rows depend on links (risk alerts), the first trade day of
-    a new user or of one whose device or sign-up IP changed;
-  - everything, when a product's quote_asset or product_line changed, or the model has no
-    state yet.
+  - the earliest registration date, old or new, of a new user or one whose registered_at
+    moved (a user's changed device or IP changes links, which only the trade risk alerts
+    follow, for that user alone: relinked_user_ids);
+  - everything, when a product's quote_asset or product_line changed, a users partition was
+    re-delivered (it may have taken away a user's latest version, whose registration can be
+    any day), or the model has no state yet.
   Each part reads only rows delivered since the watermark (plus, for those keys, their other
   versions in small tables), never the history of the big facts.
 -#}
@@ -115,9 +116,7 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set raw = var('raw_schema') -%}
-    {#- models whose rows depend on the users' links (meta dirty_on_relinked_users; they
-        must depend on int_user_first_trades) -#}
-    {%- set relinked = config.get('meta', {}).get('dirty_on_relinked_users', false) -%}
+
     {%- set query -%}
         with state as (
             {{ incremental_window_state() }}
@@ -150,13 +149,11 @@
         ),
         {%- endfor %}
 
-        -- users with a new version, and every version they have
+        -- users with a new version: the latest new version against the latest earlier one
         user_versions as (
             select
                 users.user_id,
                 users.registered_at,
-                users.device_id,
-                users.signup_ip,
                 users._load_id > state.processed as is_new,
                 row_number() over (
                     partition by users.user_id, users._load_id > state.processed
@@ -174,36 +171,27 @@
                 )
         ),
 
+        -- new users, and users whose registration moved: from the earlier of the two dates
         moved_users as (
-            select user_id, min(registered_at) as earliest_registered_at
-            from user_versions
-            group by user_id
-            having bool_and(is_new) or count(distinct registered_at) > 1
-        ),
-
-        {%- if relinked %}
-        -- new users, and users whose latest new version changed device or IP against the
-        -- latest earlier one: their links change back to their first trade
-        relinked_users as (
-            select new_version.user_id
+            select least(new_version.registered_at, old_version.registered_at) as earliest_registered_at
             from user_versions as new_version
             left join user_versions as old_version
                 on new_version.user_id = old_version.user_id
                 and not old_version.is_new and old_version.recency = 1
             where new_version.is_new and new_version.recency = 1
-                and (
-                    old_version.user_id is null
-                    or (new_version.device_id, new_version.signup_ip)
-                    is distinct from (old_version.device_id, old_version.signup_ip)
-                )
+                and new_version.registered_at is distinct from old_version.registered_at
         ),
 
-        relinked_first_trades as (
-            select min(first_trades.first_trade_date) as first_date
-            from {{ ref('int_user_first_trades') }} as first_trades
-            where first_trades.user_id in (select user_id from relinked_users)
+        -- a re-delivered users partition may have taken away the winning version of a user,
+        -- whose registration (not the record's own time) can be any day: rebuild everything
+        redelivered_users as (
+            select 1
+            from {{ var('audit_schema') }}.partitions as partitions
+            cross join state
+            where partitions.source = 'crm' and partitions.entity = 'users'
+                and partitions.load_id > state.processed and partitions.load_id <= state.ceiling
+                and partitions.loads > 1
         ),
-        {%- endif %}
 
         product_versions as (
             select
@@ -238,16 +226,85 @@
             (select first_date from touched_{{ table }}),
             {%- endfor %}
             (select min({{ utc_date('earliest_registered_at') }}) from moved_users),
-            {%- if relinked %}
-            (select first_date from relinked_first_trades),
-            {%- endif %}
             (select date '1900-01-01' from state where not has_state),
-            (select date '1900-01-01' where exists (select 1 from changed_products))
+            (select date '1900-01-01' where exists (select 1 from changed_products)),
+            (select date '1900-01-01' where exists (select 1 from redelivered_users))
         ), date '9999-12-31')::text as dirty_from
     {%- endset -%}
     {%- set result = run_query(query) -%}
     {{ return("date '" ~ result.columns[0].values()[0] ~ "'") }}
 {% endmacro %}
+
+{#- Users whose links may have changed since the model's watermark: new users, and users
+    whose latest new version has another device or sign-up IP than their latest earlier
+    one. A list of ids (empty on a full build). -#}
+{% macro relinked_user_ids() %}
+    {%- if not execute or not is_incremental() -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set query -%}
+        with state as (
+            {{ incremental_window_state() }}
+        ),
+
+        user_versions as (
+            select
+                users.user_id,
+                users.device_id,
+                users.signup_ip,
+                users._load_id > state.processed as is_new,
+                row_number() over (
+                    partition by users.user_id, users._load_id > state.processed
+                    order by users.updated_at desc, users._dt desc, users._file desc, users._line desc
+                ) as recency
+            from {{ var('raw_schema') }}.crm_users as users
+            cross join state
+            where users._load_id <= state.ceiling
+                and users.user_id in (
+                    select new_users.user_id
+                    from {{ var('raw_schema') }}.crm_users as new_users
+                    cross join state
+                    where new_users._load_id > state.processed
+                        and new_users._load_id <= state.ceiling
+                )
+        )
+
+        select new_version.user_id
+        from user_versions as new_version
+        left join user_versions as old_version
+            on new_version.user_id = old_version.user_id
+            and not old_version.is_new and old_version.recency = 1
+        where new_version.is_new and new_version.recency = 1
+            and (
+                old_version.user_id is null
+                or (new_version.device_id, new_version.signup_ip)
+                is distinct from (old_version.device_id, old_version.signup_ip)
+            )
+        order by 1
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values() | list) }}
+{% endmacro %}
+
+{#- Pre-hook of int_risk_trade_alerts: drop the linked-account alerts of relinked users'
+    pairs on every day (the days from dirty-from are dropped anyway). -#}
+{% macro delete_relinked_pair_alerts() %}
+    {%- set relinked = relinked_user_ids() -%}
+    {%- if relinked -%}
+        delete from {{ this }}
+        where alert_type = 'linked_account_trade'
+            and (
+                split_part(subject_id, '|', 1) = any({{ text_array(relinked) }})
+                or split_part(subject_id, '|', 2) = any({{ text_array(relinked) }})
+            )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{% endmacro %}
+
+{#- A SQL list of text literals, e.g. for `= any(...)`; never empty (an impossible id). -#}
+{% macro text_array(values) -%}
+    array[{% for v in values %}'{{ v | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% else %}null{% endfor %}]::text[]
+{%- endmacro %}
 
 {#- Pre-hook of an incremental model: drop the days (weeks, months) about to be rebuilt. -#}
 {% macro delete_dirty_days(date_column, grain='day') %}
@@ -273,7 +330,9 @@
 
 {#- Config shared by the date-partitioned incremental models: drop the dirty days (or weeks,
     months: grain), append the rebuilt ones, record the watermark; their data tests look at
-    the rebuilt dates only (get_where_subquery). -#}
+    the rebuilt dates only (get_where_subquery). Their selects end with `order by` the date:
+    a full build then lays the rows out by date, and a day's delete and insert touch the
+    table's last pages instead of every page. -#}
 {% macro day_incremental_config(date_column, grain='day', indexes=[], pre_hooks=[], meta={}) %}
     {{ config(
         materialized='incremental',

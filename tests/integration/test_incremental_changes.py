@@ -6,12 +6,13 @@ time (macros/incremental_state.sql, macros/staged_dedup.sql):
 
 the next days, each holding one change: a trade re-sent with an ``executed_at`` 8 days
 earlier (it leaves its old day), a trade older than the late-arrival rule allows, a user
-whose ``registered_at`` moves back, then whose device becomes another user's (links, risk
+whose ``registered_at`` moves back, a user whose device becomes another user's (links, risk
 alerts), a late KYC approval of a user who traded before it, a late product lifecycle
-event; then re-deliveries of old partitions: a duplicate of a trade in an earlier
-partition (it loses to the later one), a changed price, a balance crossing the
-high-net-worth line; then the trade's later partition without it (the earlier version wins
-again, read back from raw); then the last days. One change per step, so that each rule
+event, a user's new country (campaign controls); then re-deliveries of old partitions: a
+duplicate of a trade in an earlier partition (it loses to the later one), a changed price,
+a balance crossing the high-net-worth line; then the trade's later partition without it
+(the earlier version wins again, read back from raw); a users partition without a user's
+latest version; then the last day. One change per step, so that each rule
 alone has to bring its old days up to date.
 
 After each step every mart and incremental table is snapshotted and a full refresh must
@@ -68,6 +69,7 @@ COMPARED = (
     "intermediate.int_user_trading_weeks",
     "intermediate.int_users_tiered_daily",
     "intermediate.int_risk_trade_alerts",
+    "intermediate.int_campaign_trading",
 )
 
 
@@ -175,19 +177,26 @@ def linked_pair(landing: Path) -> tuple[str, str]:
     return t["maker_user_id"], t["taker_user_id"]
 
 
-def late_approval(landing: Path) -> str:
-    """A KYC approval on day 27, 8 days late, of a user who traded before it."""
-    _, early = trades_of(landing, 18)
-    trader = early[0]["taker_user_id"]
+def late_approval(landing: Path, url: str) -> str:
+    """A KYC approval delivered on day 27, dated the day before a user's last trade-before-KYC
+    alert: those trades stop being alerts, long before the late-arrival window."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "select subject_id, alert_date from intermediate.int_risk_trade_alerts"
+            " where alert_type = 'trade_before_kyc' and alert_date < %s"
+            " order by alert_date desc, subject_id limit 1",
+            (day(20),),
+        ).fetchone()
+    assert row is not None, "the simulation has no trade before KYC before day 20"
     approval = {
         "event_id": "KYC-LATE-0001",
-        "user_id": trader,
+        "user_id": row[0],
         "kyc_level": 1,
         "status": "approved",
-        "event_at": at(day(19), 12),
+        "event_at": at(row[1] - timedelta(days=1), 12),
     }
     add_jsonl(part_dir(landing, "crm", "kyc_events", day(27)), [approval])
-    return trader
+    return row[0]
 
 
 def late_product_event(landing: Path) -> None:
@@ -247,6 +256,47 @@ def drop_from_day_12(landing: Path, trade_id: str) -> None:
     redeliver(part, drop)
 
 
+def control_of_a_finished_campaign(url: str, ended_before: date) -> tuple[str, str]:
+    """A control of a campaign that ended before ``ended_before``, and a country it excludes."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            """
+            select users.user_id, campaigns.excluded_countries[1]
+            from staging.stg_crm__campaigns as campaigns
+            inner join staging.stg_crm__users as users
+                on users.registered_date < campaigns.start_date
+            left join intermediate.int_users_tiered_daily as tiers
+                on tiers.user_id = users.user_id and tiers.activity_date = campaigns.start_date - 1
+            where campaigns.end_date < %s and cardinality(campaigns.excluded_countries) > 0
+                and not (coalesce(users.country, '') = any(campaigns.excluded_countries))
+                and (campaigns.target_tier = 'all' or tiers.tier = campaigns.target_tier)
+                and not exists (
+                    select 1 from staging.stg_crm__campaign_enrollments as e
+                    where e.campaign_id = campaigns.campaign_id and e.user_id = users.user_id
+                )
+            order by campaigns.end_date, users.user_id
+            limit 1
+            """,
+            (ended_before,),
+        ).fetchone()
+    assert row is not None, "the simulation has no finished campaign with excluded countries"
+    return row[0], row[1]
+
+
+def redeliver_users_without_latest(landing: Path, n: date) -> None:
+    """Day n's users partition again, without its last record (a user's latest version)."""
+    part = part_dir(landing, "crm", "users", n)
+    rows = read_jsonl(part)
+    text = "".join(json.dumps(r) + "\n" for r in rows[:-1])
+
+    def rewrite() -> None:
+        for f in part.glob("*.jsonl"):
+            f.unlink()
+        (part / "part-00000.jsonl").write_text(text, encoding="utf-8")
+
+    redeliver(part, rewrite)
+
+
 def read_csv_file(path: Path) -> tuple[list[str], list[dict]]:
     reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
     return list(reader.fieldnames or []), list(reader)
@@ -288,8 +338,10 @@ STEPS = (
     "device changed",
     "late KYC approval",
     "late product event",
+    "country changed",
     "old partitions re-delivered",
     "winner removed by a re-delivery",
+    "users partition re-delivered",
     "last days",
 )
 
@@ -323,22 +375,30 @@ def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     step("moved trade", day(23))
     late_trade(landing)
     step("late trade", day(24))
-    facts["relinked"] = user_x, user_y = linked_pair(landing)
-    first = latest_users(landing)[user_x]
+    _, day7 = trades_of(landing, 7)
+    mover = day7[0]["maker_user_id"]
+    first = latest_users(landing)[mover]
     user_change(
-        landing, user_x, 25, registered_at=iso(ts(first["registered_at"]) - timedelta(days=12))
+        landing, mover, 25, registered_at=iso(ts(first["registered_at"]) - timedelta(days=12))
     )
     step("registration moved", day(25))
+    facts["relinked"] = user_x, user_y = linked_pair(landing)
     user_change(landing, user_x, 26, device_id=latest_users(landing)[user_y]["device_id"])
     step("device changed", day(26))
-    facts["approved"] = late_approval(landing)
+    facts["approved"] = late_approval(landing, warehouse_url)
     step("late KYC approval", day(27))
     late_product_event(landing)
     step("late product event", day(28))
+    # the campaign ended before this step's dirty-from day: only the country rule reaches it
+    user_id, country = control_of_a_finished_campaign(warehouse_url, day(29) - timedelta(days=4))
+    user_change(landing, user_id, 29, country=country)
+    step("country changed", day(29))
     facts["duplicated"] = old_redeliveries(landing)
-    step("old partitions re-delivered", day(28))
+    step("old partitions re-delivered", day(29))
     drop_from_day_12(landing, facts["duplicated"])
-    step("winner removed by a re-delivery", day(28))
+    step("winner removed by a re-delivery", day(29))
+    redeliver_users_without_latest(landing, day(25))
+    step("users partition re-delivered", day(29))
     step("last days", day(DAYS))
     return facts
 
@@ -396,10 +456,10 @@ def test_the_changes_reached_the_marts(db: psycopg.Connection, history: dict) ->
 
 
 def test_daily_runs_rebuilt_only_recent_days(history: dict) -> None:
-    # the last step delivered days 29-30 only: every day-incremental model rebuilt from
-    # day 29 minus the late-arrival allowance, not from the start
+    # the last step delivered day 30 only: every day-incremental model rebuilt from day 30
+    # minus the late-arrival allowance, not from the start
     rebuilt = history["rebuilt_from"]["last days"]
-    since = day(29) - timedelta(days=3)
+    since = day(30) - timedelta(days=3)
     assert rebuilt["int_trades_priced"] == since
     assert rebuilt["exchange_daily_kpis"] == since
     assert rebuilt["int_risk_trade_alerts"] == since

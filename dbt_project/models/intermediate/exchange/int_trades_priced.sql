@@ -1,5 +1,7 @@
 {{ day_incremental_config(
-    'executed_date', pre_hooks=["{{ assert_prices_complete('trades', rebuild_from()) }}"]
+    'executed_date',
+    indexes=[{'columns': ['maker_user_id']}, {'columns': ['taker_user_id']}],
+    pre_hooks=["{{ assert_prices_complete('trades', rebuild_from()) }}"],
 ) }}
 {%- set from_day = rebuild_from() %}
 
@@ -52,3 +54,4 @@ trades_priced as (
 )
 
 select * from trades_priced
+order by executed_date

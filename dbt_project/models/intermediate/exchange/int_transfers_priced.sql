@@ -37,3 +37,4 @@ transfers_priced as (
 )
 
 select * from transfers_priced
+order by created_date

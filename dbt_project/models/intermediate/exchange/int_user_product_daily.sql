@@ -25,3 +25,4 @@ user_product_days as (
 )
 
 select * from user_product_days
+order by activity_date

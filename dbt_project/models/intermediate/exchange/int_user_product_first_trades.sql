@@ -27,3 +27,4 @@ first_trades as (
 )
 
 select * from first_trades
+order by first_trade_date

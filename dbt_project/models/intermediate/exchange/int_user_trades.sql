@@ -1,8 +1,13 @@
-{{ config(materialized='view') }}
+{{ config(
+    materialized='view',
+    meta={'rebuild_window_column': 'executed_date', 'rebuild_window_of': 'int_trades_priced'},
+) }}
 
 -- one row per trade and user on it: the maker and the taker, or the user once for a
 -- self-trade, who then pays both fees
-with trades as (
+-- not materialized: both sides read it, and a reader's date filter must reach the table's
+-- index (a materialized CTE would copy every trade first)
+with trades as not materialized (
     select * from {{ ref('int_trades_priced') }}
 ),
 

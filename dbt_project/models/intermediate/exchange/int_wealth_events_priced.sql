@@ -37,3 +37,4 @@ wealth_events_priced as (
 )
 
 select * from wealth_events_priced
+order by event_date

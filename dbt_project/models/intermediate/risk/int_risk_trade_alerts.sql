@@ -1,19 +1,33 @@
-{{ day_incremental_config('alert_date', meta={'dirty_on_relinked_users': true}) }}
+{{ day_incremental_config(
+    'alert_date', pre_hooks=["{{ delete_relinked_pair_alerts() }}"]
+) }}
 {%- set from_day = rebuild_from() %}
--- depends_on: {{ ref('int_user_first_trades') }}
+{%- set relinked = relinked_user_ids() %}
 
 -- the trade-based risk alerts (self_trade, linked_account_trade, trade_before_kyc), one row
--- per alert type, day and subject; incremental by day: a day's alerts depend on that day's
--- trades, the users' latest links (a changed device or IP rebuilds from that user's first
--- trade) and their first approved KYC event (a new KYC event rebuilds from its day)
+-- per alert type, day and subject. Incremental by day: a day's alerts depend on that day's
+-- trades and on the users' first approved KYC event (a late one rebuilds from its day); the
+-- linked-account alerts also on the users' latest device and IP, so a new or relinked user's
+-- pairs are rebuilt over all their days (their trades found through the user indexes)
 with days as (
     select activity_date from {{ ref('int_days') }}
+    {%- if not relinked %}
     where activity_date >= {{ from_day }}
+    {%- endif %}
 ),
 
 trades as (
     select * from {{ ref('int_trades_priced') }}
     where executed_date >= {{ from_day }}
+    {%- if relinked %}
+    union all
+    select * from {{ ref('int_trades_priced') }}
+    where executed_date < {{ from_day }}
+        and (
+            maker_user_id = any({{ text_array(relinked) }})
+            or taker_user_id = any({{ text_array(relinked) }})
+        )
+    {%- endif %}
 ),
 
 user_trades as (
@@ -38,7 +52,7 @@ self_trades as (
         end as severity,
         count(*) || ' self-trade(s) where maker = taker' as details
     from trades
-    where is_self_trade
+    where is_self_trade and executed_date >= {{ from_day }}
     group by 2, 3
 ),
 
@@ -60,6 +74,13 @@ linked_account_trades as (
         on least(trades.maker_user_id, trades.taker_user_id) = links.user_a
         and greatest(trades.maker_user_id, trades.taker_user_id) = links.user_b
     where not trades.is_self_trade
+        {%- if relinked %}
+        and (
+            trades.executed_date >= {{ from_day }}
+            or links.user_a = any({{ text_array(relinked) }})
+            or links.user_b = any({{ text_array(relinked) }})
+        )
+        {%- endif %}
     group by 2, 3, links.shares_device, links.shares_ip
 ),
 
@@ -114,3 +135,4 @@ alerts_in_spine as (
 )
 
 select * from alerts_in_spine
+order by alert_date

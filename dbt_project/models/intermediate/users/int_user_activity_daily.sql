@@ -76,3 +76,4 @@ user_activity as (
 )
 
 select * from user_activity
+order by activity_date

@@ -27,3 +27,4 @@ monthly as (
 )
 
 select * from monthly
+order by activity_month

@@ -19,3 +19,4 @@ trading_weeks as (
 )
 
 select * from trading_weeks
+order by trade_week

@@ -163,3 +163,4 @@ users_tiered as (
 )
 
 select * from users_tiered
+order by activity_date

@@ -1,6 +1,6 @@
 -- difference-in-differences per started campaign: participants (enrolled users) against
--- controls (registered before the start, not enrolled, not in an excluded country, in the
--- target tier on the day before the start), during S..E against the n days before S
+-- controls, during S..E against the n days before S (members and their trading come from
+-- int_campaign_trading), and the cost: every reward paid by the as-of date
 with as_of as (
     select max(as_of_date) as as_of_date from {{ ref('int_days') }}
 ),
@@ -22,70 +22,8 @@ campaigns as (
     where campaigns.start_date <= as_of.as_of_date
 ),
 
-enrollments as (
-    select distinct campaign_id, user_id from {{ ref('stg_crm__campaign_enrollments') }}
-),
-
-users as (
-    select user_id, registered_date, country from {{ ref('stg_crm__users') }}
-),
-
-users_tiered as (
-    select user_id, activity_date, tier from {{ ref('int_users_tiered_daily') }}
-),
-
-participants as (
-    select enrollments.campaign_id, enrollments.user_id, 'participant' as member_role
-    from enrollments
-    inner join campaigns on enrollments.campaign_id = campaigns.campaign_id
-),
-
-controls as (
-    select campaigns.campaign_id, users.user_id, 'control' as member_role
-    from campaigns
-    inner join users on users.registered_date < campaigns.start_date
-    left join users_tiered
-        on users.user_id = users_tiered.user_id
-        and users_tiered.activity_date = campaigns.start_date - 1
-    where not (coalesce(users.country, '') = any(campaigns.excluded_countries))
-        and (campaigns.target_tier = 'all' or users_tiered.tier = campaigns.target_tier)
-        and not exists (
-            select 1 from enrollments
-            where enrollments.campaign_id = campaigns.campaign_id
-                and enrollments.user_id = users.user_id
-        )
-),
-
-members as (
-    select * from participants
-    union all
-    select * from controls
-),
-
-member_counts as (
-    select
-        campaign_id,
-        count(*) filter (where member_role = 'participant') as participants,
-        count(*) filter (where member_role = 'control') as controls
-    from members
-    group by 1
-),
-
-member_trading as (
-    select
-        members.campaign_id,
-        members.member_role,
-        sum(user_days.volume_usd) filter (where user_days.activity_date >= campaigns.start_date) as volume_during_usd,
-        sum(user_days.volume_usd) filter (where user_days.activity_date < campaigns.start_date) as volume_pre_usd,
-        sum(user_days.fees_usd) filter (where user_days.activity_date >= campaigns.start_date) as fees_during_usd,
-        sum(user_days.fees_usd) filter (where user_days.activity_date < campaigns.start_date) as fees_pre_usd
-    from members
-    inner join campaigns on members.campaign_id = campaigns.campaign_id
-    inner join {{ ref('int_user_product_daily') }} as user_days
-        on members.user_id = user_days.user_id
-        and user_days.activity_date between campaigns.start_date - campaigns.window_days and campaigns.window_end_date
-        and (campaigns.product_line is null or user_days.product_line = campaigns.product_line)
-    group by 1, 2
+trading as (
+    select * from {{ ref('int_campaign_trading') }}
 ),
 
 rewards as (
@@ -98,25 +36,19 @@ rewards as (
 campaign_totals as (
     select
         campaigns.*,
-        coalesce(member_counts.participants, 0) as participants,
-        coalesce(member_counts.controls, 0) as controls,
-        coalesce(participant_trading.volume_pre_usd, 0) as participant_volume_pre_usd,
-        coalesce(participant_trading.volume_during_usd, 0) as participant_volume_during_usd,
-        coalesce(participant_trading.fees_pre_usd, 0) as participant_fees_pre_usd,
-        coalesce(participant_trading.fees_during_usd, 0) as participant_fees_during_usd,
-        coalesce(control_trading.volume_pre_usd, 0) as control_volume_pre_usd,
-        coalesce(control_trading.volume_during_usd, 0) as control_volume_during_usd,
-        coalesce(control_trading.fees_pre_usd, 0) as control_fees_pre_usd,
-        coalesce(control_trading.fees_during_usd, 0) as control_fees_during_usd,
+        trading.participants,
+        trading.controls,
+        trading.participant_volume_pre_usd,
+        trading.participant_volume_during_usd,
+        trading.participant_fees_pre_usd,
+        trading.participant_fees_during_usd,
+        trading.control_volume_pre_usd,
+        trading.control_volume_during_usd,
+        trading.control_fees_pre_usd,
+        trading.control_fees_during_usd,
         coalesce(rewards.cost_usd, 0) as cost_usd
     from campaigns
-    left join member_counts on campaigns.campaign_id = member_counts.campaign_id
-    left join member_trading as participant_trading
-        on campaigns.campaign_id = participant_trading.campaign_id
-        and participant_trading.member_role = 'participant'
-    left join member_trading as control_trading
-        on campaigns.campaign_id = control_trading.campaign_id
-        and control_trading.member_role = 'control'
+    inner join trading on campaigns.campaign_id = trading.campaign_id
     left join rewards on campaigns.campaign_id = rewards.campaign_id
 ),
 

@@ -68,40 +68,37 @@ referees as (
     where referrer_user_id is not null
 ),
 
--- the day a referee becomes linked: its registration day when it shares with the
--- referrer, else the day the first other referee it shares with has registered too
-referee_link_candidates as (
-    select
-        referees.referrer_user_id,
-        referees.user_id,
-        referees.registered_date,
-        least(
-            case when referrer_links.user_a is not null then referees.registered_date end,
-            (
-                select min(others.registered_date)
-                from referees as others
-                inner join links
-                    on least(others.user_id, referees.user_id) = links.user_a
-                    and greatest(others.user_id, referees.user_id) = links.user_b
-                where others.referrer_user_id = referees.referrer_user_id
-                    and others.user_id <> referees.user_id
-            )
-        ) as first_partner_date
-    from referees
-    left join links as referrer_links
-        on least(referees.user_id, referees.referrer_user_id) = referrer_links.user_a
-        and greatest(referees.user_id, referees.referrer_user_id) = referrer_links.user_b
+-- a referee's partners: its referrer, or another referee of the same referrer, when they
+-- share device or IP; the referee is linked once it and a partner have both registered
+link_ends as (
+    select user_a as user_id, user_b as partner_id from links
+    union all
+    select user_b, user_a from links
+),
+
+partner_dates as (
+    select referees.referrer_user_id, referees.user_id, referees.registered_date as partner_date
+    from link_ends
+    inner join referees
+        on link_ends.user_id = referees.user_id
+        and link_ends.partner_id = referees.referrer_user_id
+    union all
+    select referees.referrer_user_id, referees.user_id, others.registered_date
+    from link_ends
+    inner join referees on link_ends.user_id = referees.user_id
+    inner join referees as others
+        on link_ends.partner_id = others.user_id
+        and others.referrer_user_id = referees.referrer_user_id
 ),
 
 referee_link_dates as (
     select
-        referrer_user_id,
-        user_id,
-        -- greatest() ignores nulls: a referee without any partner is never linked
-        case
-            when first_partner_date is not null then greatest(registered_date, first_partner_date)
-        end as linked_date
-    from referee_link_candidates
+        partner_dates.referrer_user_id,
+        partner_dates.user_id,
+        greatest(min(referees.registered_date), min(partner_dates.partner_date)) as linked_date
+    from partner_dates
+    inner join referees on partner_dates.user_id = referees.user_id
+    group by 1, 2
 ),
 
 ring_counts as (

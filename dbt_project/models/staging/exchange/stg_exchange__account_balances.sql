@@ -16,3 +16,4 @@ select
     _file,
     _line
 from account_balances
+order by snapshot_date

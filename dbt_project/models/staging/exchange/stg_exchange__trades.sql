@@ -27,3 +27,4 @@ select
     _file,
     _line
 from trades
+order by executed_date

@@ -1,0 +1,130 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    pre_hook=["{{ delete_rebuilt_campaigns() }}"],
+    post_hook=["{{ record_incremental_state() }}"],
+    indexes=[{'columns': ['campaign_id'], 'unique': True}],
+) }}
+{%- set rebuilt = campaigns_to_rebuild() %}
+
+-- members and their trading per started campaign: participants (enrolled users) and
+-- controls (registered before the start, not enrolled, not in an excluded country, in the
+-- target tier on the day before the start), their volume and fees during S..E and in the n
+-- days before S (campaign_performance turns them into differences-in-differences).
+-- Incremental by campaign: a run recomputes only the campaigns whose inputs may have
+-- changed (macros/campaign_rebuild.sql); a finished campaign is not read again
+with as_of as (
+    select max(as_of_date) as as_of_date from {{ ref('int_days') }}
+),
+
+campaigns as (
+    select
+        campaigns.campaign_id,
+        campaigns.product_line,
+        campaigns.target_tier,
+        campaigns.excluded_countries,
+        campaigns.start_date,
+        least(campaigns.end_date, as_of.as_of_date) as window_end_date,
+        least(campaigns.end_date, as_of.as_of_date) - campaigns.start_date + 1 as window_days
+    from {{ ref('stg_crm__campaigns') }} as campaigns
+    cross join as_of
+    where campaigns.start_date <= as_of.as_of_date
+        {%- if rebuilt is not none %}
+        and campaigns.campaign_id = any({{ text_array(rebuilt) }})
+        {%- endif %}
+),
+
+enrollments as (
+    select distinct campaign_id, user_id from {{ ref('stg_crm__campaign_enrollments') }}
+),
+
+users as (
+    select user_id, registered_date, country from {{ ref('stg_crm__users') }}
+),
+
+users_tiered as (
+    select user_id, activity_date, tier from {{ ref('int_users_tiered_daily') }}
+    where activity_date in (select start_date - 1 from campaigns)
+),
+
+participants as (
+    select enrollments.campaign_id, enrollments.user_id, 'participant' as member_role
+    from enrollments
+    inner join campaigns on enrollments.campaign_id = campaigns.campaign_id
+),
+
+controls as (
+    select campaigns.campaign_id, users.user_id, 'control' as member_role
+    from campaigns
+    inner join users on users.registered_date < campaigns.start_date
+    left join users_tiered
+        on users.user_id = users_tiered.user_id
+        and users_tiered.activity_date = campaigns.start_date - 1
+    where not (coalesce(users.country, '') = any(campaigns.excluded_countries))
+        and (campaigns.target_tier = 'all' or users_tiered.tier = campaigns.target_tier)
+        and not exists (
+            select 1 from enrollments
+            where enrollments.campaign_id = campaigns.campaign_id
+                and enrollments.user_id = users.user_id
+        )
+),
+
+members as (
+    select * from participants
+    union all
+    select * from controls
+),
+
+member_counts as (
+    select
+        campaign_id,
+        count(*) filter (where member_role = 'participant') as participants,
+        count(*) filter (where member_role = 'control') as controls
+    from members
+    group by 1
+),
+
+member_trading as (
+    select
+        members.campaign_id,
+        members.member_role,
+        sum(user_days.volume_usd) filter (where user_days.activity_date >= campaigns.start_date) as volume_during_usd,
+        sum(user_days.volume_usd) filter (where user_days.activity_date < campaigns.start_date) as volume_pre_usd,
+        sum(user_days.fees_usd) filter (where user_days.activity_date >= campaigns.start_date) as fees_during_usd,
+        sum(user_days.fees_usd) filter (where user_days.activity_date < campaigns.start_date) as fees_pre_usd
+    from members
+    inner join campaigns on members.campaign_id = campaigns.campaign_id
+    inner join {{ ref('int_user_product_daily') }} as user_days
+        on members.user_id = user_days.user_id
+        and user_days.activity_date between campaigns.start_date - campaigns.window_days and campaigns.window_end_date
+        and (campaigns.product_line is null or user_days.product_line = campaigns.product_line)
+    group by 1, 2
+),
+
+campaign_trading as (
+    select
+        campaigns.campaign_id::text as campaign_id,
+        campaigns.window_end_date::date as window_end_date,
+        campaigns.window_days::integer as window_days,
+        coalesce(member_counts.participants, 0)::bigint as participants,
+        coalesce(member_counts.controls, 0)::bigint as controls,
+        coalesce(participant_trading.volume_pre_usd, 0)::numeric as participant_volume_pre_usd,
+        coalesce(participant_trading.volume_during_usd, 0)::numeric as participant_volume_during_usd,
+        coalesce(participant_trading.fees_pre_usd, 0)::numeric as participant_fees_pre_usd,
+        coalesce(participant_trading.fees_during_usd, 0)::numeric as participant_fees_during_usd,
+        coalesce(control_trading.volume_pre_usd, 0)::numeric as control_volume_pre_usd,
+        coalesce(control_trading.volume_during_usd, 0)::numeric as control_volume_during_usd,
+        coalesce(control_trading.fees_pre_usd, 0)::numeric as control_fees_pre_usd,
+        coalesce(control_trading.fees_during_usd, 0)::numeric as control_fees_during_usd
+    from campaigns
+    left join member_counts on campaigns.campaign_id = member_counts.campaign_id
+    left join member_trading as participant_trading
+        on campaigns.campaign_id = participant_trading.campaign_id
+        and participant_trading.member_role = 'participant'
+    left join member_trading as control_trading
+        on campaigns.campaign_id = control_trading.campaign_id
+        and control_trading.member_role = 'control'
+)
+
+select * from campaign_trading
