@@ -8,14 +8,19 @@ database, dropped afterwards, so tests never see each other's rows.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
 from exops import warehouse
+
+# tests/verify: the independent KPI reference and the landing-zone helpers the tests share
+sys.path.insert(0, str(Path(__file__).resolve().parent / "verify"))
 
 
 def _with_database(url: str, dbname: str) -> str:

@@ -40,31 +40,11 @@
         ),
 
         redelivered_enrollments as (
-            select 1
-            from {{ var('audit_schema') }}.partitions as partitions
-            cross join state
-            where partitions.source = 'crm' and partitions.entity = 'campaign_enrollments'
-                and partitions.load_id > state.processed and partitions.load_id <= state.ceiling
-                and partitions.loads > 1
+            {{ partition_redelivered('crm', 'campaign_enrollments') }}
         ),
 
         user_countries as (
-            select
-                users.user_id,
-                users.country,
-                users._load_id > state.processed as is_new,
-                row_number() over (
-                    partition by users.user_id, users._load_id > state.processed
-                    order by users.updated_at desc, users._dt desc, users._file desc, users._line desc
-                ) as recency
-            from {{ raw }}.crm_users as users
-            cross join state
-            where users._load_id <= state.ceiling
-                and users.user_id in (
-                    select new_users.user_id from {{ raw }}.crm_users as new_users cross join state
-                    where new_users._load_id > state.processed
-                        and new_users._load_id <= state.ceiling
-                )
+            {{ users_with_new_versions(['country']) }}
         ),
 
         moved_country as (

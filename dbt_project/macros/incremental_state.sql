@@ -110,6 +110,42 @@
         ) as has_state
 {% endmacro %}
 
+{#- Every version of the users with a version delivered since the watermark (a `state` CTE
+    must be in scope): is_new, and recency 1 for the latest new and the latest earlier
+    version of each user. -#}
+{% macro users_with_new_versions(columns) %}
+    select
+        users.user_id,
+        {%- for column in columns %}
+        users.{{ column }},
+        {%- endfor %}
+        users._load_id > state.processed as is_new,
+        row_number() over (
+            partition by users.user_id, users._load_id > state.processed
+            order by users.updated_at desc, users._dt desc, users._file desc, users._line desc
+        ) as recency
+    from {{ var('raw_schema') }}.crm_users as users
+    cross join state
+    where users._load_id <= state.ceiling
+        and users.user_id in (
+            select new_users.user_id
+            from {{ var('raw_schema') }}.crm_users as new_users
+            cross join state
+            where new_users._load_id > state.processed and new_users._load_id <= state.ceiling
+        )
+{% endmacro %}
+
+{#- A row when a partition of source/entity was re-delivered since the watermark (`state` in
+    scope): what the earlier delivery held is gone from raw. -#}
+{% macro partition_redelivered(source_name, entity) %}
+    select 1
+    from {{ var('audit_schema') }}.partitions as partitions
+    cross join state
+    where partitions.source = '{{ source_name }}' and partitions.entity = '{{ entity }}'
+        and partitions.load_id > state.processed and partitions.load_id <= state.ceiling
+        and partitions.loads > 1
+{% endmacro %}
+
 {#- The first day an incremental run must rebuild, as a date literal; none on a full build. -#}
 {% macro incremental_dirty_from() %}
     {%- if not execute or not is_incremental() -%}
@@ -151,24 +187,7 @@
 
         -- users with a new version: the latest new version against the latest earlier one
         user_versions as (
-            select
-                users.user_id,
-                users.registered_at,
-                users._load_id > state.processed as is_new,
-                row_number() over (
-                    partition by users.user_id, users._load_id > state.processed
-                    order by users.updated_at desc, users._dt desc, users._file desc, users._line desc
-                ) as recency
-            from {{ raw }}.crm_users as users
-            cross join state
-            where users._load_id <= state.ceiling
-                and users.user_id in (
-                    select new_users.user_id
-                    from {{ raw }}.crm_users as new_users
-                    cross join state
-                    where new_users._load_id > state.processed
-                        and new_users._load_id <= state.ceiling
-                )
+            {{ users_with_new_versions(['registered_at']) }}
         ),
 
         -- new users, and users whose registration moved: from the earlier of the two dates
@@ -185,12 +204,7 @@
         -- a re-delivered users partition may have taken away the winning version of a user,
         -- whose registration (not the record's own time) can be any day: rebuild everything
         redelivered_users as (
-            select 1
-            from {{ var('audit_schema') }}.partitions as partitions
-            cross join state
-            where partitions.source = 'crm' and partitions.entity = 'users'
-                and partitions.load_id > state.processed and partitions.load_id <= state.ceiling
-                and partitions.loads > 1
+            {{ partition_redelivered('crm', 'users') }}
         ),
 
         product_versions as (
@@ -248,25 +262,7 @@
         ),
 
         user_versions as (
-            select
-                users.user_id,
-                users.device_id,
-                users.signup_ip,
-                users._load_id > state.processed as is_new,
-                row_number() over (
-                    partition by users.user_id, users._load_id > state.processed
-                    order by users.updated_at desc, users._dt desc, users._file desc, users._line desc
-                ) as recency
-            from {{ var('raw_schema') }}.crm_users as users
-            cross join state
-            where users._load_id <= state.ceiling
-                and users.user_id in (
-                    select new_users.user_id
-                    from {{ var('raw_schema') }}.crm_users as new_users
-                    cross join state
-                    where new_users._load_id > state.processed
-                        and new_users._load_id <= state.ceiling
-                )
+            {{ users_with_new_versions(['device_id', 'signup_ip']) }}
         )
 
         select new_version.user_id

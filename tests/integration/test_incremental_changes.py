@@ -36,6 +36,8 @@ from exops import transform
 from exops.ingest import ingest
 from exops.simulate import simulate
 
+from edge_cases import csv_rows, jsonl_rows
+
 START = date(2026, 3, 2)
 DAYS = 30
 USERS = 200
@@ -82,23 +84,6 @@ def part_dir(landing: Path, source: str, entity: str, dt: date) -> Path:
     return landing / source / entity / f"dt={dt.isoformat()}"
 
 
-def read_csv(part: Path) -> tuple[list[str], list[dict]]:
-    header: list[str] = []
-    rows: list[dict] = []
-    for f in sorted(part.glob("*.csv")):
-        reader = csv.DictReader(io.StringIO(f.read_text(encoding="utf-8-sig")))
-        header = list(reader.fieldnames or header)
-        rows += list(reader)
-    return header, rows
-
-
-def read_jsonl(part: Path) -> list[dict]:
-    rows = []
-    for f in sorted(part.glob("*.jsonl")):
-        rows += [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return rows
-
-
 def redeliver(part: Path, write) -> None:
     """Replace a partition's files the way upstream does: _SUCCESS last."""
     (part / "_SUCCESS").unlink()
@@ -139,7 +124,7 @@ def at(d: date, hour: int) -> str:
 def latest_users(landing: Path) -> dict[str, dict]:
     latest: dict[str, dict] = {}
     for part in sorted((landing / "crm" / "users").glob("dt=*")):
-        for r in read_jsonl(part):
+        for r in jsonl_rows(part):
             old = latest.get(r["user_id"])
             if old is None or ts(r["updated_at"]) >= ts(old["updated_at"]):
                 latest[r["user_id"]] = r
@@ -147,7 +132,7 @@ def latest_users(landing: Path) -> dict[str, dict]:
 
 
 def trades_of(landing: Path, n: int) -> tuple[list[str], list[dict]]:
-    return read_csv(part_dir(landing, "exchange", "trades", day(n)))
+    return csv_rows(part_dir(landing, "exchange", "trades", day(n)))
 
 
 def moved_trade(landing: Path) -> str:
@@ -202,7 +187,7 @@ def late_approval(landing: Path, url: str) -> str:
 def late_product_event(landing: Path) -> None:
     """An iteration release on day 28, 10 days late: the product's stages change back then."""
     events_dir = part_dir(landing, "exchange", "product_events", day(28))
-    header, _ = read_csv(events_dir)
+    header, _ = csv_rows(events_dir)
     _, trades = trades_of(landing, 10)
     event = {
         "event_id": "PE-LATE-0001",
@@ -224,7 +209,7 @@ def old_redeliveries(landing: Path) -> str:
     add_csv(part_dir(landing, "exchange", "trades", day(10)), header, [dup])
 
     prices_dir = part_dir(landing, "exchange", "asset_prices", day(8))
-    p_header, prices = read_csv(prices_dir)
+    p_header, prices = csv_rows(prices_dir)
     for r in prices:
         if r["asset"] not in ("USD", "USDT"):
             r["usd_price"] = format(Decimal(r["usd_price"]) * Decimal("1.1"), "f")
@@ -238,7 +223,7 @@ def old_redeliveries(landing: Path) -> str:
     redeliver(prices_dir, rewrite_prices)
 
     balances_dir = part_dir(landing, "exchange", "account_balances", day(14))
-    b_header, balances = read_csv(balances_dir)
+    b_header, balances = csv_rows(balances_dir)
     richer = dict(balances[0], equity_usd="150000.00")
     add_csv(balances_dir, b_header, [richer], name="part-00009.csv")
     return trade["trade_id"]
@@ -286,7 +271,7 @@ def control_of_a_finished_campaign(url: str, ended_before: date) -> tuple[str, s
 def redeliver_users_without_latest(landing: Path, n: date) -> None:
     """Day n's users partition again, without its last record (a user's latest version)."""
     part = part_dir(landing, "crm", "users", n)
-    rows = read_jsonl(part)
+    rows = jsonl_rows(part)
     text = "".join(json.dumps(r) + "\n" for r in rows[:-1])
 
     def rewrite() -> None:

@@ -11,11 +11,7 @@ nulls where the reference has nulls.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import date
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -23,28 +19,13 @@ from exops import transform
 from exops.ingest import ingest
 from exops.simulate import simulate
 
-VERIFY = Path(__file__).resolve().parents[1] / "verify"
+import edge_cases
+import kpi_reference as ref
 
 START = date(2026, 2, 2)
 DAYS = 40
 USERS = 400
 SEED = 7
-
-
-def _module(name: str) -> ModuleType:
-    qualified = f"exops_verify_{name}"
-    if qualified in sys.modules:
-        return sys.modules[qualified]
-    spec = importlib.util.spec_from_file_location(qualified, VERIFY / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[qualified] = module  # dataclasses resolve their module through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _module("kpi_reference")
-edge_cases = _module("edge_cases")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ def _dt(part: Path) -> date:
     return date.fromisoformat(part.name[3:])
 
 
-def _csv_rows(part: Path) -> tuple[list[str], list[dict]]:
+def csv_rows(part: Path) -> tuple[list[str], list[dict]]:
+    """Header and records of every CSV file of a partition, in file-name order."""
     header: list[str] = []
     rows: list[dict] = []
     for f in sorted(part.glob("*.csv")):
@@ -37,7 +38,8 @@ def _csv_rows(part: Path) -> tuple[list[str], list[dict]]:
     return header, rows
 
 
-def _jsonl_rows(part: Path) -> list[dict]:
+def jsonl_rows(part: Path) -> list[dict]:
+    """Records of every JSON Lines file of a partition, in file-name order."""
     rows = []
     for f in sorted(part.glob("*.jsonl")):
         rows += [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
@@ -84,14 +86,14 @@ def perturb(landing: Path) -> list[str]:
 
     # ---- trades: a duplicate key in a later partition wins (append-only: later dt)
     tp = _parts(landing, "exchange", "trades")
-    header, rows = _csv_rows(tp[4])
+    header, rows = csv_rows(tp[4])
     dup = dict(rows[0])
     for c in ("quantity", "quote_amount", "maker_fee", "taker_fee"):
         dup[c] = _scale(dup[c], 3)
     _append_csv(tp[5], header, [dup])
     done.append(f"trade {dup['trade_id']} re-sent tripled in {tp[5].name} (later dt wins)")
     # same partition, later file name wins
-    header, rows = _csv_rows(tp[8])
+    header, rows = csv_rows(tp[8])
     dup = dict(rows[-1])
     for c in ("quantity", "quote_amount", "maker_fee", "taker_fee"):
         dup[c] = _scale(dup[c], 2)
@@ -110,7 +112,7 @@ def perturb(landing: Path) -> list[str]:
     # ---- transfers: a failed transfer corrected to completed in a later partition
     xp = _parts(landing, "exchange", "transfers")
     for i in range(3, len(xp) - 1):
-        header, rows = _csv_rows(xp[i])
+        header, rows = csv_rows(xp[i])
         failed = [r for r in rows if r["status"] == "failed"]
         if failed:
             fix = dict(failed[0], status="completed")
@@ -120,7 +122,7 @@ def perturb(landing: Path) -> list[str]:
 
     # ---- kyc: an approval re-sent as rejected in a later partition (later dt wins)
     kp = _parts(landing, "crm", "kyc_events")
-    rows = _jsonl_rows(kp[3])
+    rows = jsonl_rows(kp[3])
     appr = [r for r in rows if r["status"] == "approved"]
     if appr:
         fix = dict(appr[0], status="rejected")
@@ -131,7 +133,7 @@ def perturb(landing: Path) -> list[str]:
     up = _parts(landing, "crm", "users")
     latest: dict[str, tuple[datetime, dict]] = {}
     for p in up:
-        for r in _jsonl_rows(p):
+        for r in jsonl_rows(p):
             t = _ts(r["updated_at"])
             if r["user_id"] not in latest or t >= latest[r["user_id"]][0]:
                 latest[r["user_id"]] = (t, r)
@@ -157,7 +159,7 @@ def perturb(landing: Path) -> list[str]:
     kp = _parts(landing, "feedback", "tickets")
     tl: dict[str, tuple[datetime, dict]] = {}
     for p in kp:
-        for r in _jsonl_rows(p):
+        for r in jsonl_rows(p):
             t = _ts(r["updated_at"])
             if r["ticket_id"] not in tl or t >= tl[r["ticket_id"]][0]:
                 tl[r["ticket_id"]] = (t, r)
@@ -177,7 +179,7 @@ def perturb(landing: Path) -> list[str]:
 
     # ---- campaigns: an older version with other excluded countries loses
     cp = _parts(landing, "crm", "campaigns")
-    first = _jsonl_rows(cp[0])
+    first = jsonl_rows(cp[0])
     if first:
         old = dict(
             first[0],
@@ -189,7 +191,7 @@ def perturb(landing: Path) -> list[str]:
 
     # ---- product events: two events at the same instant of one day -> greater event_id
     pp = _parts(landing, "exchange", "product_events")
-    header, rows = _csv_rows(pp[0])
+    header, rows = csv_rows(pp[0])
     pid = sorted({r["product_id"] for r in rows})[0]
     day = _dt(tp[-1]) - timedelta(days=6)
     part = landing / "exchange" / "product_events" / f"dt={day.isoformat()}"
@@ -223,7 +225,7 @@ def perturb(landing: Path) -> list[str]:
 
     # ---- products: an earlier snapshot with another product line is overridden
     sp = _parts(landing, "exchange", "products")
-    header, rows = _csv_rows(sp[1])
+    header, rows = csv_rows(sp[1])
     if rows:
         r = dict(rows[0])
         r["product_line"] = "wealth" if r["product_line"] != "wealth" else "spot"

@@ -10,7 +10,8 @@ links as (
 ),
 
 trade_alerts as (
-    select * from {{ ref('int_risk_trade_alerts') }}
+    select alert_type, alert_date, subject_id, metric_value, severity, details
+    from {{ ref('int_risk_trade_alerts') }}
 ),
 
 restricted_country_rewards as (
@@ -124,6 +125,8 @@ referral_rings as (
 ),
 
 alerts as (
+    select * from trade_alerts
+    union all
     select * from restricted_country_rewards
     union all
     select * from volume_spikes
@@ -141,9 +144,6 @@ alerts_in_spine as (
         alerts.details::text as details
     from alerts
     inner join days on alerts.alert_date = days.activity_date
-    union all
-    select alert_type, alert_date, subject_id, metric_value, severity, details
-    from trade_alerts
 )
 
 select * from alerts_in_spine
