@@ -49,6 +49,39 @@ def test_embedded_postgres_listens_on_no_tcp_address() -> None:
             warehouse.stop_embedded()
 
 
+def test_embedded_warehouse_is_tuned_once_and_stays_socket_only(tmp_path, monkeypatch) -> None:
+    """A fresh embedded warehouse gets its bulk-load settings (one restart, still no TCP);
+    the next start finds them applied and restarts nothing."""
+    monkeypatch.setenv("EXOPS_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv(warehouse.ENV_URL, raising=False)
+    pgdata = tmp_path / "pg"
+    try:
+        url = warehouse.warehouse_url()
+        wanted = warehouse.embedded_settings()
+        with psycopg.connect(url) as conn:
+            shown = dict(
+                conn.execute(
+                    "select name, current_setting(name) from pg_settings where name = any(%s)",
+                    (list(wanted),),
+                ).fetchall()
+            )
+            assert conn.execute("show listen_addresses").fetchone()[0] == ""
+        assert shown["max_wal_size"] == "8GB" and shown["jit"] == "off"
+        shared_mb = int(wanted["shared_buffers"].removesuffix("MB"))
+        assert shown["shared_buffers"] in (f"{shared_mb}MB", f"{shared_mb // 1024}GB")
+        postmaster_pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+        inet = [
+            c
+            for c in psutil.Process(postmaster_pid).net_connections(kind="inet")
+            if c.status == "LISTEN"
+        ]
+        assert inet == [], f"the restarted embedded server listens on {inet}"
+        assert warehouse.warehouse_url() == url
+        assert int((pgdata / "postmaster.pid").read_text().splitlines()[0]) == postmaster_pid
+    finally:
+        warehouse.stop_embedded()
+
+
 def test_mail_sink_binds_loopback_only(tmp_path) -> None:
     host, port, stop = start_sink(directory=tmp_path)
     try:
