@@ -106,17 +106,8 @@ def _tune_embedded(pgdata: Path, url: str) -> None:
             ).fetchone()[0]
         if f"{current_mb}MB" != wanted["shared_buffers"]:
             log.info("restarting the embedded warehouse to apply its settings")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # platformdirs and XDG_RUNTIME_DIR, as above
-                from pgserver._commands import pg_ctl
-
-            user = "pgserver" if os.geteuid() == 0 else None
             # restart reuses the start's options (postmaster.opts): socket only, no TCP
-            pg_ctl(
-                ["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"],
-                pgdata=pgdata,
-                user=user,
-            )
+            _pg_ctl(pgdata, ["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"])
         stamp.write_text(json.dumps(wanted, indent=2) + "\n")
 
 
@@ -173,10 +164,14 @@ def stop_embedded() -> bool:
     pgdata = embedded_pgdata()
     if not (pgdata / "postmaster.pid").exists():
         return False
+    _pg_ctl(pgdata, ["-w", "-m", "fast", "stop"])
+    return True
+
+
+def _pg_ctl(pgdata: Path, args: list[str]) -> None:
+    """pgserver's pg_ctl on the embedded server (as the ``pgserver`` user when root)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs and XDG_RUNTIME_DIR, as above
         from pgserver._commands import pg_ctl
 
-    user = "pgserver" if os.geteuid() == 0 else None
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
-    return True
+    pg_ctl(args, pgdata=pgdata, user="pgserver" if os.geteuid() == 0 else None)
