@@ -209,14 +209,27 @@ def _ingest_lines(report) -> list[str]:
 @click.option(
     "--unit-tests", is_flag=True, help="Also run dbt's unit tests (fixed rows, for development)."
 )
-def transform(full_refresh: bool, select: str | None, unit_tests: bool) -> None:
-    """Build staging, intermediate and the KPI marts with one `dbt build` (models and tests)."""
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="dbt threads [default: EXOPS_DBT_THREADS, else the number of cores].",
+)
+def transform(
+    full_refresh: bool, select: str | None, unit_tests: bool, threads: int | None
+) -> None:
+    """Build staging, intermediate and the KPI marts with one `dbt build` (models and tests).
+
+    Only what was loaded since the last successful build is rebuilt (the change window, shown
+    first and recorded in transform.builds); with nothing new, dbt does not run.
+    """
     from exops.transform import build, headline
 
     result = build(
         full_refresh=full_refresh,
         select=select,
         unit_tests=unit_tests,
+        threads=threads,
         progress=lambda m: click.echo(m, err=True),
     )
     click.echo(result.summary())

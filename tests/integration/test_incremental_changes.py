@@ -1,8 +1,8 @@
 """Incremental builds stay equal to a full rebuild under every kind of change a delivery makes.
 
 A small simulated landing zone is delivered in steps, with an incremental ``dbt build``
-after each. The steps carry the changes the incremental bookkeeping must follow back in
-time (macros/incremental_state.sql, macros/staged_dedup.sql):
+after each, on 4 dbt threads. The steps carry the changes the change window must follow
+back in time (exops.transform.window):
 
 the next days, each holding one change: a trade re-sent with an ``executed_at`` 8 days
 earlier (it leaves its old day), a trade older than the late-arrival rule allows, a user
@@ -15,9 +15,9 @@ a balance crossing the high-net-worth line; then the trade's later partition wit
 latest version; then the last day. One change per step, so that each rule
 alone has to bring its old days up to date.
 
-After each step every mart and incremental table is snapshotted and a full refresh must
-reproduce them row for row; the next step goes on from there, so no later step can hide an
-earlier step's miss.
+After each step every mart and incremental table is snapshotted and a full refresh on one
+dbt thread must reproduce them row for row; the next step goes on from there, so no later
+step can hide an earlier step's miss.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ COMPARED = (
     "intermediate.int_user_activity_daily",
     "intermediate.int_user_activity_monthly",
     "intermediate.int_user_trading_weeks",
-    "intermediate.int_users_tiered_daily",
+    "intermediate.int_user_tier_changes",
     "intermediate.int_risk_trade_alerts",
     "intermediate.int_campaign_trading",
 )
@@ -250,8 +250,9 @@ def control_of_a_finished_campaign(url: str, ended_before: date) -> tuple[str, s
             from staging.stg_crm__campaigns as campaigns
             inner join staging.stg_crm__users as users
                 on users.registered_date < campaigns.start_date
-            left join intermediate.int_users_tiered_daily as tiers
-                on tiers.user_id = users.user_id and tiers.activity_date = campaigns.start_date - 1
+            left join intermediate.int_user_tier_spells as tiers
+                on tiers.user_id = users.user_id
+                and campaigns.start_date - 1 between tiers.valid_from and tiers.valid_to
             where campaigns.end_date < %s and cardinality(campaigns.excluded_countries) > 0
                 and not (coalesce(users.country, '') = any(campaigns.excluded_countries))
                 and (campaigns.target_tier = 'all' or tiers.tier = campaigns.target_tier)
@@ -310,7 +311,7 @@ def check_against_full_refresh(url: str) -> dict[str, int]:
         for relation in COMPARED:
             name = relation.replace(".", "__")
             conn.execute(f"create table incremental_copy.{name} as select * from {relation}")
-    full = transform.build(url, full_refresh=True)
+    full = transform.build(url, full_refresh=True, threads=1)
     assert full.success, full.summary()
     with psycopg.connect(url, autocommit=True) as conn:
         return mismatches(conn)
@@ -340,7 +341,7 @@ def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     def load_and_build(dt_to: date) -> None:
         report = ingest(landing, url=warehouse_url, dt_to=dt_to)
         assert not [p for p in report.partitions if p.action == "failed"]
-        result = transform.build(warehouse_url)
+        result = transform.build(warehouse_url, threads=4)
         assert result.success, result.summary()
 
     def step(name: str, dt_to: date) -> None:
@@ -348,11 +349,10 @@ def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
         # next step goes on from that state, so no step can mend an earlier one's miss
         load_and_build(dt_to)
         with psycopg.connect(warehouse_url) as conn:
-            facts.setdefault("rebuilt_from", {})[name] = dict(
-                conn.execute(
-                    "select model, rebuilt_from from intermediate.incremental_state"
-                ).fetchall()
-            )
+            facts.setdefault("windows", {})[name] = conn.execute(
+                "select full_refresh, window_start, threads from transform.builds"
+                " order by build_id desc limit 1"
+            ).fetchone()
         facts["diffs"][name] = check_against_full_refresh(warehouse_url)
 
     load_and_build(day(22))
@@ -433,20 +433,37 @@ def test_the_changes_reached_the_marts(db: psycopg.Connection, history: dict) ->
     ).fetchone()[0]
     assert linked >= 1
     rich = db.execute(
-        "select count(*) from intermediate.int_users_tiered_daily"
-        " where activity_date = %s and equity_usd = 150000 and tier = 'high_net_worth'",
-        (day(14),),
+        "select count(*) from intermediate.int_user_tier_spells as spells"
+        " inner join staging.stg_exchange__account_balances as balances"
+        " on spells.user_id = balances.user_id and balances.snapshot_date = %s"
+        " where %s between spells.valid_from and spells.valid_to"
+        " and balances.equity_usd = 150000 and spells.tier = 'high_net_worth'",
+        (day(14), day(14)),
     ).fetchone()[0]
     assert rich == 1
 
 
 def test_daily_runs_rebuilt_only_recent_days(history: dict) -> None:
     # the last step delivered day 30 only: every day-incremental model rebuilt from day 30
-    # minus the late-arrival allowance, not from the start
-    rebuilt = history["rebuilt_from"]["last days"]
-    since = day(30) - timedelta(days=3)
-    assert rebuilt["int_trades_priced"] == since
-    assert rebuilt["exchange_daily_kpis"] == since
-    assert rebuilt["int_risk_trade_alerts"] == since
-    assert rebuilt["int_user_activity_monthly"] == since.replace(day=1)
-    assert rebuilt["int_user_trading_weeks"] == since - timedelta(days=since.weekday())
+    # minus the late-arrival allowance, not from the start, on 4 threads
+    assert history["windows"]["last days"] == (False, day(30) - timedelta(days=3), 4)
+
+
+def test_each_change_rebuilt_from_its_day(history: dict) -> None:
+    # each rule, not the late-arrival allowance, reached back to the changed day
+    windows = history["windows"]
+    assert windows["moved trade"][:2] == (False, day(4))
+    assert windows["late trade"][:2] == (False, day(15))
+    assert windows["users partition re-delivered"][0] is True
+
+
+def test_a_build_with_nothing_new_runs_no_dbt(db: psycopg.Connection, warehouse_url: str) -> None:
+    # the marts were last built by a full refresh; a build with nothing new changes nothing
+    before = db.execute("select count(*) from transform.builds").fetchone()[0]
+    result = transform.build(warehouse_url)
+    assert result.success and result.models_passed == 0, result.summary()
+    status = db.execute(
+        "select status from transform.builds order by build_id desc limit 1"
+    ).fetchone()
+    assert status == ("nothing",)
+    assert db.execute("select count(*) from transform.builds").fetchone()[0] == before + 1

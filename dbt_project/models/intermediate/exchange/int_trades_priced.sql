@@ -1,9 +1,9 @@
-{{ day_incremental_config(
+{{ window_config(
     'executed_date',
     indexes=[{'columns': ['maker_user_id']}, {'columns': ['taker_user_id']}],
-    pre_hooks=["{{ assert_prices_complete('trades', rebuild_from()) }}"],
+    pre_hooks=["{{ assert_prices_complete('trades', window_start()) }}"],
 ) }}
-{%- set from_day = rebuild_from() %}
+{%- set from_day = window_start() %}
 
 -- one row per trade in the day spine, with its USD volume and fees at the quote asset's
 -- price of the trade's UTC day

@@ -1,7 +1,7 @@
-{{ day_incremental_config(
-    'created_date', pre_hooks=["{{ assert_prices_complete('transfers', rebuild_from()) }}"]
+{{ window_config(
+    'created_date', pre_hooks=["{{ assert_prices_complete('transfers', window_start()) }}"]
 ) }}
-{%- set from_day = rebuild_from() %}
+{%- set from_day = window_start() %}
 
 -- completed transfers in the day spine, in USD at the asset's price of their UTC day
 with days as (

@@ -1,5 +1,5 @@
-{{ day_incremental_config('first_trade_date', indexes=[{'columns': ['user_id'], 'unique': True}]) }}
-{%- set from_day = rebuild_from() %}
+{{ window_config('first_trade_date', indexes=[{'columns': ['user_id'], 'unique': True}]) }}
+{%- set from_day = window_start() %}
 
 -- each user's first trade, on either side, over all products. Incremental: a first trade
 -- before the dirty-from day cannot change, so a run drops the later ones and finds the

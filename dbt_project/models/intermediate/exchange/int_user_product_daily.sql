@@ -1,7 +1,7 @@
-{{ day_incremental_config(
+{{ window_config(
     'activity_date', indexes=[{'columns': ['user_id', 'product_id', 'activity_date'], 'unique': True}]
 ) }}
-{%- set from_day = rebuild_from() %}
+{%- set from_day = window_start() %}
 
 -- one row per user, product and day with a trade on either side (a self-trade once, with
 -- both fees): product traders, first trades per product and campaign volumes read this

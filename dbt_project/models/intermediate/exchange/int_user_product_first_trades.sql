@@ -1,7 +1,7 @@
-{{ day_incremental_config(
+{{ window_config(
     'first_trade_date', indexes=[{'columns': ['user_id', 'product_id'], 'unique': True}]
 ) }}
-{%- set from_day = rebuild_from() %}
+{%- set from_day = window_start() %}
 
 -- each user's first trade day on each product, on either side; incremental like
 -- int_user_first_trades

@@ -1,7 +1,4 @@
-{{ config(
-    materialized='view',
-    meta={'rebuild_window_column': 'executed_date', 'rebuild_window_of': 'int_trades_priced'},
-) }}
+{{ config(materialized='view') }}
 
 -- one row per trade and user on it: the maker and the taker, or the user once for a
 -- self-trade, who then pays both fees

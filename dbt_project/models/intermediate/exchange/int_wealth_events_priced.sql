@@ -1,7 +1,7 @@
-{{ day_incremental_config(
-    'event_date', pre_hooks=["{{ assert_prices_complete('wealth_events', rebuild_from()) }}"]
+{{ window_config(
+    'event_date', pre_hooks=["{{ assert_prices_complete('wealth_events', window_start()) }}"]
 ) }}
-{%- set from_day = rebuild_from() %}
+{%- set from_day = window_start() %}
 
 -- wealth subscriptions and redemptions in the day spine, in USD at the event asset's price
 with days as (

@@ -1,19 +1,23 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='append_new_columns',
-    pre_hook=["{{ delete_rebuilt_campaigns() }}"],
-    post_hook=["{{ record_incremental_state() }}"],
+    incremental_strategy='delete+insert',
+    unique_key='campaign_id',
+    full_refresh=(true if var('rebuild_all_campaigns', false) else none),
+    on_schema_change='fail',
+    pre_hook=["{{ delete_changed_campaigns() }}"],
     indexes=[{'columns': ['campaign_id'], 'unique': True}],
 ) }}
-{%- set rebuilt = campaigns_to_rebuild() %}
 
 -- members and their trading per started campaign: participants (enrolled users) and
 -- controls (registered before the start, not enrolled, not in an excluded country, in the
 -- target tier on the day before the start), their volume and fees during S..E and in the n
 -- days before S (campaign_performance turns them into differences-in-differences).
--- Incremental by campaign: a run recomputes only the campaigns whose inputs may have
--- changed (macros/campaign_rebuild.sql); a finished campaign is not read again
+-- Incremental by campaign: a campaign depends on its own record and enrollments, its members'
+-- registration, country and tier on S-1, and the trades of S-n..E, so a run recomputes the
+-- campaigns whose window end reaches the change window (every running one), and those with a
+-- new version or enrollment (var changed_campaigns); a change that reaches every campaign (a
+-- user's new country, a re-delivered enrollments partition) rebuilds the table
+-- (var rebuild_all_campaigns). A finished campaign is not read again.
 with as_of as (
     select max(as_of_date) as as_of_date from {{ ref('int_days') }}
 ),
@@ -30,8 +34,11 @@ campaigns as (
     from {{ ref('stg_crm__campaigns') }} as campaigns
     cross join as_of
     where campaigns.start_date <= as_of.as_of_date
-        {%- if rebuilt is not none %}
-        and campaigns.campaign_id = any({{ text_array(rebuilt) }})
+        {%- if is_incremental() %}
+        and (
+            least(campaigns.end_date, as_of.as_of_date) >= {{ window_start() }}
+            or campaigns.campaign_id in {{ text_list(var('changed_campaigns', [])) }}
+        )
         {%- endif %}
 ),
 
@@ -44,8 +51,10 @@ users as (
 ),
 
 users_tiered as (
-    select user_id, activity_date, tier from {{ ref('int_users_tiered_daily') }}
-    where activity_date in (select start_date - 1 from campaigns)
+    select distinct spells.user_id, campaigns.start_date - 1 as activity_date, spells.tier
+    from {{ ref('int_user_tier_spells') }} as spells
+    inner join campaigns
+        on campaigns.start_date - 1 between spells.valid_from and spells.valid_to
 ),
 
 participants as (

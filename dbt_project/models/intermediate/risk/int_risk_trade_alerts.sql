@@ -1,8 +1,8 @@
-{{ day_incremental_config(
+{{ window_config(
     'alert_date', pre_hooks=["{{ delete_relinked_pair_alerts() }}"]
 ) }}
-{%- set from_day = rebuild_from() %}
-{%- set relinked = relinked_user_ids() %}
+{%- set from_day = window_start() %}
+{%- set relinked = var('relinked_users', []) if is_incremental() else [] %}
 
 -- the trade-based risk alerts (self_trade, linked_account_trade, trade_before_kyc), one row
 -- per alert type, day and subject. Incremental by day: a day's alerts depend on that day's
@@ -24,8 +24,8 @@ trades as (
     select * from {{ ref('int_trades_priced') }}
     where executed_date < {{ from_day }}
         and (
-            maker_user_id = any({{ text_array(relinked) }})
-            or taker_user_id = any({{ text_array(relinked) }})
+            maker_user_id in {{ text_list(relinked) }}
+            or taker_user_id in {{ text_list(relinked) }}
         )
     {%- endif %}
 ),
@@ -77,8 +77,8 @@ linked_account_trades as (
         {%- if relinked %}
         and (
             trades.executed_date >= {{ from_day }}
-            or links.user_a = any({{ text_array(relinked) }})
-            or links.user_b = any({{ text_array(relinked) }})
+            or links.user_a in {{ text_list(relinked) }}
+            or links.user_b in {{ text_list(relinked) }}
         )
         {%- endif %}
     group by 2, 3, links.shares_device, links.shares_ip

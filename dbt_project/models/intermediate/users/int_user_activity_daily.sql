@@ -1,5 +1,5 @@
-{{ day_incremental_config('activity_date', indexes=[{'columns': ['user_id', 'activity_date'], 'unique': True}]) }}
-{%- set from_day = rebuild_from() %}
+{{ window_config('activity_date', indexes=[{'columns': ['user_id', 'activity_date'], 'unique': True}]) }}
+{%- set from_day = window_start() %}
 
 -- one row per user and day with any trade, wealth event or completed transfer; fees also
 -- counted from the user's registered_at on (cohort LTV)

@@ -1,8 +1,8 @@
-{{ day_incremental_config(
+{{ window_config(
     'activity_month', grain='month',
     indexes=[{'columns': ['user_id', 'activity_month'], 'unique': True}]
 ) }}
-{%- set from_month = rebuild_from('month') %}
+{%- set from_month = window_start('month') %}
 
 -- one row per user and calendar month with any activity: the history-wide marts (cohort
 -- LTV, lifetime totals) read this compact rollup instead of every trade. Incremental by

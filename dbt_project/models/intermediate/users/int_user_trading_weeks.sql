@@ -1,7 +1,7 @@
-{{ day_incremental_config(
+{{ window_config(
     'trade_week', grain='week', indexes=[{'columns': ['user_id', 'trade_week'], 'unique': True}]
 ) }}
-{%- set from_week = rebuild_from('week') %}
+{%- set from_week = window_start('week') %}
 
 -- one row per user and ISO week (Monday) with at least one trade, for retention; incremental
 -- by week

@@ -1,5 +1,5 @@
-{{ day_incremental_config('activity_date') }}
-{%- set from_day = rebuild_from() %}
+{{ window_config('activity_date') }}
+{%- set from_day = window_start() %}
 
 with product_days as (
     select product_id, product_line, activity_date, lifecycle_stage

@@ -4,10 +4,12 @@ with as_of as (
 ),
 
 dormant_users as (
-    select users_tiered.user_id, users_tiered.equity_usd
-    from {{ ref('int_users_tiered_daily') }} as users_tiered
-    inner join as_of on users_tiered.activity_date = as_of.as_of_date
-    where users_tiered.tier = 'dormant'
+    select spells.user_id, coalesce(balances.equity_usd, 0) as equity_usd
+    from {{ ref('int_user_tier_spells') }} as spells
+    inner join as_of on as_of.as_of_date between spells.valid_from and spells.valid_to
+    left join {{ ref('stg_exchange__account_balances') }} as balances
+        on spells.user_id = balances.user_id and balances.snapshot_date = as_of.as_of_date
+    where spells.tier = 'dormant'
 ),
 
 lifetime_activity as (

@@ -1,11 +1,47 @@
-{{ staged_dedup_config(
-    'exchange', 'trades', ['trade_id'], 'executed_date', "(executed_at at time zone 'UTC')::date"
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='trade_id',
+    full_refresh=(true if 'stg_exchange__trades' in var('restage', []) else none),
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['trade_id'], 'unique': True},
+        {'columns': ['executed_date']},
+        {'columns': ['_dt']},
+    ],
 ) }}
+{%- set columns = 'trade_id, product_id, executed_at, price, quantity, quote_amount, taker_side,'
+    ~ ' maker_user_id, taker_user_id, maker_fee, taker_fee, _load_id, _dt, _file, _line' %}
 
--- one row per trade_id; an incremental table (macros/staged_dedup.sql): a day's run stages
--- the day's rows, not the whole history
-with trades as (
-    {{ staged_dedup('exchange', 'trades', ['trade_id']) }}
+-- one row per trade_id: the later dt, then the later file name, then the later line wins
+-- (SOURCES.md). An incremental table, so that a day's build stages the day's rows instead of
+-- sorting every trade ever loaded: an incremental run weighs the rows loaded since the last
+-- build against the versions already staged for their keys (delete+insert by trade_id). A
+-- re-delivered trades partition takes rows away, so the build restages the table whole
+-- (var restage, exops.transform.window)
+with loaded_since as (
+    select {{ columns }}
+    from {{ source('exchange', 'trades') }}
+    {% if is_incremental() -%}
+    where _dt in {{ text_list(var('loaded_dates', {}).get('exchange_trades', [])) }}
+        and _load_id > {{ var('since_load_id') }} and _load_id <= {{ var('ceiling_load_id') }}
+    {%- endif %}
+),
+
+candidates as (
+    select * from loaded_since
+    {% if is_incremental() -%}
+    union all
+    select {{ columns }}
+    from {{ this }}
+    where trade_id in (select trade_id from loaded_since)
+    {%- endif %}
+),
+
+trades as (
+    select distinct on (trade_id) *
+    from candidates
+    order by trade_id, _dt desc, _file desc, _line desc
 )
 
 select

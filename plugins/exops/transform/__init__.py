@@ -2,8 +2,10 @@
 
 dbt reads its connection from the EXOPS_PG_* variables (``dbt_project/profiles.yml``); they
 are derived here from the warehouse URL, so callers only ever pass a URL. Each dbt
-invocation costs seconds of start-up, so everything (models, data tests, unit tests, the
-BI grants hook) happens in a single ``dbt build``.
+invocation costs seconds of start-up, so everything (models, data tests, the BI grants
+hook) happens in a single ``dbt build``. What that build must bring up to date (its change
+window) is computed once, before dbt starts (:mod:`exops.transform.window`), recorded in
+``transform.builds`` and passed to dbt as vars.
 """
 
 from __future__ import annotations
@@ -27,6 +29,28 @@ BI_READER_ROLE = "bi_reader"
 BI_READER_PASSWORD_ENV = "EXOPS_BI_READER_PASSWORD"
 WORK_MEM_ENV = "EXOPS_DBT_WORK_MEM"
 DEFAULT_WORK_MEM = "256MB"
+THREADS_ENV = "EXOPS_DBT_THREADS"
+
+
+def dbt_threads() -> int:
+    """dbt's threads: ``EXOPS_DBT_THREADS``, default the number of cores."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return os.cpu_count() or 1
+    try:
+        threads = int(raw)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise TransformError(f"{THREADS_ENV}={raw!r}: expected a whole number of threads >= 1")
+    return threads
+
+
+def project_vars() -> dict:
+    """The vars of dbt_project.yml (thresholds and windows the build shares with Python)."""
+    import yaml
+
+    return yaml.safe_load((dbt_project_dir() / "dbt_project.yml").read_text())["vars"]
 
 
 def session_options() -> str:
@@ -58,9 +82,13 @@ class TransformResult:
     unit_tests_failed: int = 0
     failures: list[str] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    window: str = ""
+    build_id: int | None = None
 
     def summary(self) -> str:
         state = "OK" if self.success else "FAILED"
+        if self.success and self.window and not self.models_passed + self.models_skipped:
+            return f"dbt build not needed ({self.elapsed_seconds:.1f}s): {self.window}"
         text = (
             f"dbt build {state} in {self.elapsed_seconds:.1f}s: "
             f"models {self.models_passed} ok / {self.models_failed} failed / "
@@ -68,6 +96,8 @@ class TransformResult:
             f"{self.tests_failed} failed / {self.tests_warned} warned; unit tests "
             f"{self.unit_tests_passed} ok / {self.unit_tests_failed} failed"
         )
+        if self.window:
+            text += f"\n  change window: {self.window}"
         if self.failures:
             text += "\n" + "\n".join(f"  - {f}" for f in self.failures)
         return text
@@ -154,37 +184,79 @@ def build(
     select: str | None = None,
     vars: dict | None = None,
     unit_tests: bool = False,
+    threads: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TransformResult:
-    """Run one ``dbt build`` (models and data tests) and summarise it.
+    """Bring the marts up to date with what was loaded since the last successful build.
 
-    dbt's unit tests check the SQL against fixed rows, so the daily builds leave them out (as
-    dbt recommends for production); ``unit_tests=True`` runs them too (the test suite does).
+    The change window is computed first (:func:`exops.transform.window.compute`); when nothing
+    was loaded since the last successful build of the same dbt project, dbt does not run.
+    Otherwise one ``dbt build`` (models and data tests; ``--full-refresh`` when the window
+    says everything, or when asked) runs with the window as vars, and the build is recorded
+    in ``transform.builds``. A ``select``-ed build is not recorded as covering the loads (it
+    did not build every model). dbt's unit tests check the SQL against fixed rows, so the
+    daily builds leave them out (as dbt recommends for production); ``unit_tests=True`` runs
+    them too (the test suite does).
     """
     import json
 
-    command = ["build"]
-    if full_refresh:
-        command.append("--full-refresh")
-    if not unit_tests:
-        command += ["--exclude-resource-type", "unit_test"]
-    if select:
-        command += ["--select", select]
-    if vars:
-        command += ["--vars", json.dumps(vars, default=str)]
+    from exops.transform import window as change_window
 
-    callbacks = []
-    if progress is not None:
-
-        def on_event(event: Any) -> None:
-            if event.info.name in ("LogModelResult", "LogTestResult", "LogHookEndLine"):
-                progress(event.info.msg)
-
-        callbacks.append(on_event)
-
+    threads = threads or dbt_threads()
     started = time.monotonic()
-    with build_lock(url, progress):
-        res = _invoke(url, command, callbacks)
+    say = progress or (lambda _m: None)
+    with build_lock(url, progress), warehouse.connection(url, autocommit=True) as conn:
+        win = change_window.compute(conn, int(project_vars()["late_arrival_days"]))
+        if full_refresh:
+            win.everything("asked for (--full-refresh)")
+        say(f"change window: {win.describe()}")
+        if win.full:
+            change_window.drop_legacy_state(conn)
+        recorded = select is None
+        build_id = change_window.record_start(conn, win, threads) if recorded else None
+        if win.nothing and recorded:
+            out = TransformResult(success=True, window=win.describe(), build_id=build_id)
+            out.elapsed_seconds = time.monotonic() - started
+            return out
+
+        command = ["build", "--threads", str(threads)]
+        if win.full:
+            command.append("--full-refresh")
+        if not unit_tests:
+            command += ["--exclude-resource-type", "unit_test"]
+        if select:
+            command += ["--select", select]
+        dbt_vars = win.dbt_vars()
+        dbt_vars.update(vars or {})
+        command += ["--vars", json.dumps(dbt_vars, default=str)]
+
+        callbacks = []
+        if progress is not None:
+
+            def on_event(event: Any) -> None:
+                if event.info.name in ("LogModelResult", "LogTestResult", "LogHookEndLine"):
+                    progress(event.info.msg)
+
+            callbacks.append(on_event)
+
+        try:
+            res = _invoke(url, command, callbacks)
+        except BaseException:
+            if build_id is not None:
+                change_window.record_end(conn, build_id, success=False)
+            raise
+        out = _summarise(res)
+        out.window = win.describe()
+        out.build_id = build_id
+        if build_id is not None:
+            change_window.record_end(conn, build_id, success=out.success)
+    if out.success:
+        ensure_bi_reader_login(url)
+    out.elapsed_seconds = time.monotonic() - started
+    return out
+
+
+def _summarise(res: Any) -> TransformResult:
     out = TransformResult(success=bool(res.success))
     if res.exception is not None:
         out.failures.append(f"dbt could not run: {res.exception}")
@@ -215,9 +287,6 @@ def build(
                 out.failures.append(_failure_text(result))
         elif status in ("error", "fail"):
             out.failures.append(_failure_text(result))
-    if out.success:
-        ensure_bi_reader_login(url)
-    out.elapsed_seconds = time.monotonic() - started
     return out
 
 

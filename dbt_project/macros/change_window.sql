@@ -1,0 +1,53 @@
+{#-
+  The change window of a build. exops.transform computes it once, before dbt starts
+  (plugins/exops/transform/window.py: the load audit and the rows loaded since the last
+  successful build), and passes it as vars:
+
+  - window_start (window_start_week, window_start_month: its Monday, its month's first day):
+    the first day the day models rebuild, through the as-of date; 1900-01-01 on a full build;
+  - since_load_id / ceiling_load_id: the staged facts stage the raw rows loaded in between;
+  - restage: staged facts rebuilt whole (a partition of theirs was re-delivered);
+  - relinked_users, changed_campaigns, rebuild_all_campaigns: see the models that read them.
+
+  The data tests of the windowed models look at the window's rows only (their `where`
+  config: `<date column> >= window_start`; everything on a full build).
+
+  Run by hand (`dbt build` without vars) every model builds as on a first build.
+-#}
+
+{#- The first day (week, month) a model rebuilds, as a date literal: everything unless this is
+    an incremental run. -#}
+{% macro window_start(grain='day') -%}
+    {%- set name = {'day': 'window_start', 'week': 'window_start_week', 'month': 'window_start_month'}[grain] -%}
+    {%- if is_incremental() -%}
+        cast('{{ var(name, "1900-01-01") }}' as date)
+    {%- else -%}
+        cast('1900-01-01' as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Config of a model incremental by day (week, month): an incremental run deletes the
+    window's days, then appends them again (dbt's append strategy after a pre-hook). Not
+    delete+insert by key: a day the window emptied (a re-delivery took its only trade away)
+    must lose its rows too. Their selects end with `order by` the date: a full build lays the
+    rows out by date, and a day's delete and insert touch the table's last pages. -#}
+{% macro window_config(date_column, grain='day', indexes=[], pre_hooks=[]) %}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=pre_hooks + ["{{ delete_window('" ~ date_column ~ "', '" ~ grain ~ "') }}"],
+        indexes=[{'columns': [date_column]}] + indexes,
+    ) }}
+{% endmacro %}
+
+{% macro delete_window(date_column, grain='day') -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ date_column }} >= {{ window_start(grain) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A SQL list of text literals for `in (...)`; never empty (an impossible id). -#}
+{% macro text_list(values) -%}
+    ({% for v in values %}'{{ v | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% else %}null{% endfor %})
+{%- endmacro %}

@@ -1,0 +1,476 @@
+"""The change window: what one dbt build must bring up to date, computed once, before dbt starts.
+
+Every build is recorded in ``transform.builds`` with the greatest load id of the load audit it
+covers (its ceiling). The next build compares the load audit, and where a rule needs them the
+raw rows loaded since, with the last successful build's ceiling, and decides:
+
+- ``full``: rebuild everything (``dbt build --full-refresh``): no successful build yet, the dbt
+  project changed since (its code hash), the warehouse still holds the previous design's
+  bookkeeping (upgrade in place), or a change that may reach any day (a re-delivered users
+  partition: a user's latest version, whose registration can be any day, may be gone; a
+  product's quote asset or product line changed);
+- ``start``: otherwise the first day every day model rebuilds from (through the as-of date,
+  since rolling windows carry forward), the least of
+  * the earliest ``dt`` of partitions loaded or re-delivered since, minus the late-arrival
+    allowance (a record may be that much older than its partition; SOURCES.md);
+  * the earliest own date of any version, new or older, of the keys delivered since, for the
+    dated entities the day models read (a record older than the rule allows; a trade re-sent
+    with another ``executed_at`` leaves its old day);
+  * for a re-delivered partition of a staged fact (trades, balances), the earliest day of the
+    versions it had staged and of their other versions in raw (a removed winner lets an older
+    version win again);
+  * the earliest registration date, old or new, of a new user or one whose ``registered_at``
+    moved;
+  * the windows of failed builds since the last successful one (what they changed is not
+    known to have been built);
+- ``nothing``: no load since the last successful build, no failed build since, same code: the
+  build has nothing to do.
+
+Besides the start, the window carries what a few models need to know by key: the staged facts
+to restage whole (a partition of theirs was re-delivered), the users whose links (device, IP)
+changed (their linked-account alerts are rebuilt over all days), and the campaigns whose own
+inputs changed (``None``: all of them, e.g. a user's country changed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+
+from exops.contract import ENTITY_BY_PATH, Entity
+from exops.settings import dbt_project_dir
+
+BUILDS_DDL = (
+    "create schema if not exists transform",
+    """
+    create table if not exists transform.builds (
+      build_id bigint generated always as identity primary key,
+      started_at timestamptz not null default now(),
+      finished_at timestamptz,
+      status text not null default 'running'
+        check (status in ('running', 'success', 'failed', 'nothing')),
+      ceiling_load_id bigint not null,
+      since_load_id bigint,
+      full_refresh boolean not null,
+      window_start date,
+      as_of_date date,
+      code_hash text not null,
+      threads integer,
+      reasons jsonb not null default '[]'
+    )
+    """,
+)
+
+# the previous design's bookkeeping (macros/incremental_state.sql, staged_dedup.sql)
+LEGACY_STATE_TABLES = ("intermediate.incremental_state", "intermediate.incremental_changes")
+
+# entities whose records' own dates the day models follow, with the staged model that holds
+# their winning versions (trades, balances) or None (read through a staging view)
+DATED_ENTITIES: dict[tuple[str, str], str | None] = {
+    ("exchange", "trades"): "staging.stg_exchange__trades",
+    ("exchange", "account_balances"): "staging.stg_exchange__account_balances",
+    ("exchange", "transfers"): None,
+    ("exchange", "wealth_events"): None,
+    ("exchange", "product_events"): None,
+    ("exchange", "asset_prices"): None,
+    ("crm", "kyc_events"): None,
+}
+STAGED_MODELS = {
+    ("exchange", "trades"): "stg_exchange__trades",
+    ("exchange", "account_balances"): "stg_exchange__account_balances",
+}
+STAGED_DATE_COLUMNS = {
+    ("exchange", "trades"): "executed_date",
+    ("exchange", "account_balances"): "snapshot_date",
+}
+
+EVERYTHING = date(1900, 1, 1)
+
+
+@dataclass
+class ChangeWindow:
+    ceiling: int
+    since: int | None
+    code_hash: str
+    full: bool = False
+    start: date | None = None
+    as_of: date | None = None
+    restage: list[str] = field(default_factory=list)
+    relinked_users: list[str] = field(default_factory=list)
+    campaigns: list[str] | None = field(default_factory=list)
+    loaded_dates: dict[str, list[str]] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def nothing(self) -> bool:
+        return not self.full and self.start is None
+
+    def widen(self, day: date, reason: str) -> None:
+        if self.start is None or day < self.start:
+            self.start = day
+        self.reasons.append(f"{reason}: from {day.isoformat()}")
+
+    def everything(self, reason: str) -> None:
+        self.full = True
+        self.reasons.append(reason)
+
+    def dbt_vars(self) -> dict:
+        """The dbt vars of this window (models read them through macros/change_window.sql)."""
+        start = EVERYTHING if self.full or self.start is None else self.start
+        if self.nothing and self.as_of is not None:
+            start = self.as_of + timedelta(days=1)
+        return {
+            "window_start": start.isoformat(),
+            "window_start_week": (start - timedelta(days=start.weekday())).isoformat(),
+            "window_start_month": start.replace(day=1).isoformat(),
+            "since_load_id": -1 if self.full or self.since is None else self.since,
+            "ceiling_load_id": self.ceiling,
+            "restage": [] if self.full else sorted(self.restage),
+            "relinked_users": [] if self.full else sorted(self.relinked_users),
+            "rebuild_all_campaigns": self.full or self.campaigns is None,
+            "changed_campaigns": []
+            if self.full or self.campaigns is None
+            else sorted(self.campaigns),
+            "loaded_dates": {} if self.full else self.loaded_dates,
+            "as_of_date": (self.as_of or start).isoformat(),
+        }
+
+    def describe(self) -> str:
+        if self.full:
+            return "full build: " + "; ".join(self.reasons)
+        if self.nothing:
+            return "nothing new since the last successful build"
+        # the reasons that reach furthest back first
+        dated = sorted(self.reasons, key=lambda r: r.rsplit("from ", 1)[-1])
+        return (
+            f"rebuild from {self.start}: "
+            + "; ".join(dated[:3])
+            + (f" (+{len(dated) - 3} more)" if len(dated) > 3 else "")
+        )
+
+
+def code_hash(project: Path | None = None) -> str:
+    """A hash of what decides the models' output: SQL, YAML and the project file."""
+    project = project or dbt_project_dir()
+    digest = hashlib.sha256()
+    for path in sorted(project.rglob("*")):
+        if path.suffix in (".sql", ".yml", ".yaml") and not {
+            "target",
+            "logs",
+            "dbt_packages",
+        } & set(path.relative_to(project).parts):
+            digest.update(str(path.relative_to(project)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def ensure_builds_table(conn: psycopg.Connection) -> None:
+    if conn.execute("select to_regclass('transform.builds')").fetchone()[0] is None:
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtext('exops.transform.builds'))")
+            for ddl in BUILDS_DDL:
+                conn.execute(ddl)
+
+
+def _exists(conn: psycopg.Connection, relation: str) -> bool:
+    return conn.execute("select to_regclass(%s)", (relation,)).fetchone()[0] is not None
+
+
+def _date_expr(e: Entity, column: str | None = None) -> str:
+    column = column or e.event_time
+    if e.column(column).type == "date":
+        return column
+    return f"(({column}) at time zone 'UTC')::date"
+
+
+def compute(
+    conn: psycopg.Connection, late_arrival_days: int, project: Path | None = None
+) -> ChangeWindow:
+    """The change window of the next build against the warehouse as it is now."""
+    ensure_builds_table(conn)
+    if not _exists(conn, "audit.partitions"):
+        raise RuntimeError(
+            "nothing has been loaded into this warehouse yet: run exops ingest first"
+        )
+    ceiling = conn.execute("select coalesce(max(load_id), 0) from audit.partitions").fetchone()[0]
+    as_of = conn.execute("select max(partition_date) from audit.partitions").fetchone()[0]
+    last = conn.execute(
+        "select ceiling_load_id, code_hash from transform.builds"
+        " where status in ('success', 'nothing') order by build_id desc limit 1"
+    ).fetchone()
+    window = ChangeWindow(
+        ceiling=ceiling, since=last[0] if last else None, code_hash=code_hash(project), as_of=as_of
+    )
+    if last is None:
+        window.everything("no successful build yet")
+        return window
+    if any(_exists(conn, t) for t in LEGACY_STATE_TABLES):
+        window.everything("upgrade: the warehouse holds the previous incremental design's state")
+        return window
+    if last[1] != window.code_hash:
+        window.everything("the dbt project changed since the last successful build")
+        return window
+    since = window.since
+
+    for full_refresh, start in conn.execute(
+        "select full_refresh, window_start from transform.builds"
+        " where status in ('failed', 'running') and ceiling_load_id > 0"
+        " and build_id > (select max(build_id) from transform.builds"
+        " where status in ('success', 'nothing'))"
+    ).fetchall():
+        if full_refresh:
+            window.everything("a failed full build since the last successful one")
+            return window
+        if start is not None:
+            window.widen(start, "a failed build since the last successful one")
+
+    partitions = conn.execute(
+        "select source, entity, partition_date from audit.partitions"
+        " where load_id > %s and load_id <= %s",
+        (since, ceiling),
+    ).fetchall()
+    redelivered = {
+        (s, e, d)
+        for s, e, d in conn.execute(
+            "select distinct source, entity, partition_date from audit.loads"
+            " where load_id <= %s and superseded_by is not null and superseded_by > %s",
+            (since, since),
+        ).fetchall()
+    }
+    if not partitions and not redelivered and window.start is None:
+        return window
+
+    by_entity: dict[tuple[str, str], list[date]] = {}
+    for s, e, d in partitions:
+        by_entity.setdefault((s, e), []).append(d)
+    for s, e, _d in redelivered:
+        by_entity.setdefault((s, e), [])
+    touched = sorted({p[2] for p in partitions} | {d for *_, d in redelivered})
+    if touched:
+        window.widen(
+            touched[0] - timedelta(days=late_arrival_days),
+            f"{len(partitions)} partition(s) of dt {touched[0]}..{touched[-1]} loaded"
+            f" ({len(redelivered)} re-delivered), less {late_arrival_days} late-arrival days",
+        )
+
+    for (s, e), dates in by_entity.items():
+        if (s, e) in STAGED_MODELS:
+            window.loaded_dates[f"{s}_{e}"] = sorted(d.isoformat() for d in dates)
+        if (s, e) in DATED_ENTITIES:
+            _dated_entity(conn, window, ENTITY_BY_PATH[(s, e)], dates, redelivered)
+    if ("crm", "users") in by_entity:
+        _users(conn, window, {d for s, e, d in redelivered if (s, e) == ("crm", "users")})
+    if ("exchange", "products") in by_entity:
+        _products(conn, window)
+    if window.full:
+        return window
+    _campaigns(conn, window, by_entity, redelivered)
+    return window
+
+
+def _dated_entity(
+    conn: psycopg.Connection,
+    window: ChangeWindow,
+    e: Entity,
+    dates: list[date],
+    redelivered: set[tuple[str, str, date]],
+) -> None:
+    """Days of the versions, new and older, of the keys delivered since the last build."""
+    since = window.since
+    key = ", ".join(e.key)
+    staged = DATED_ENTITIES[(e.source, e.name)]
+    gone = sorted(d for s, n, d in redelivered if (s, n) == (e.source, e.name))
+    new_rows = f"select {key} from {e.qualified_table} where _dt = any(%s) and _load_id > %s"
+    if staged is None:
+        # small entities read through views: every raw version of the keys delivered since
+        day = conn.execute(
+            f"select min({_date_expr(e)}) from {e.qualified_table} where ({key}) in ({new_rows})",
+            (dates, since),
+        ).fetchone()[0]
+        if day is not None:
+            window.widen(
+                day, f"{e.source}/{e.name} records delivered since, and their other versions"
+            )
+        return
+
+    date_column = STAGED_DATE_COLUMNS[(e.source, e.name)]
+    day = conn.execute(
+        f"select min({_date_expr(e)}) from {e.qualified_table}"
+        f" where _dt = any(%s) and _load_id > %s",
+        (dates, since),
+    ).fetchone()[0]
+    if day is not None:
+        window.widen(day, f"{e.source}/{e.name} records delivered since")
+    if not _exists(conn, staged):
+        window.everything(f"{staged} does not exist yet")
+        return
+    # the staged versions the new ones replace (a re-sent trade leaves its old day)
+    day = conn.execute(
+        f"select min(staged.{date_column}) from {staged} as staged where ({key}) in ({new_rows})",
+        (dates, since),
+    ).fetchone()[0]
+    if day is not None:
+        window.widen(day, f"{e.source}/{e.name}: earlier versions of the keys delivered since")
+    if gone:
+        # a re-delivery replaced what these partitions held: restage the entity whole; the
+        # days of what they had staged, and of every other raw version of those keys, rebuild
+        window.restage.append(STAGED_MODELS[(e.source, e.name)])
+        day = conn.execute(
+            f"select least("
+            f" (select min({date_column}) from {staged} where _dt = any(%s)),"
+            f" (select min({_date_expr(e)}) from {e.qualified_table}"
+            f"  where ({key}) in (select {key} from {staged} where _dt = any(%s))))",
+            (gone, gone),
+        ).fetchone()[0]
+        if day is not None:
+            window.widen(day, f"{e.source}/{e.name} partitions re-delivered: what they had staged")
+
+
+USER_VERSIONS = """
+    select
+        user_id, registered_at, device_id, signup_ip, country,
+        _load_id > %(since)s as is_new,
+        row_number() over (
+            partition by user_id, _load_id > %(since)s
+            order by updated_at desc, _dt desc, _file desc, _line desc
+        ) as recency
+    from raw.crm_users
+    where _load_id <= %(ceiling)s
+        and user_id in (
+            select user_id from raw.crm_users
+            where _load_id > %(since)s and _load_id <= %(ceiling)s
+        )
+"""
+
+
+def _users(conn: psycopg.Connection, window: ChangeWindow, redelivered: set[date]) -> None:
+    """Moved registrations, changed links, changed countries of the users delivered since."""
+    if redelivered:
+        window.everything(
+            "a users partition was re-delivered: a user's latest version (registration on any"
+            " day) may be gone"
+        )
+        return
+    rows = conn.execute(
+        f"""
+        with versions as ({USER_VERSIONS})
+        select
+            new.user_id,
+            least(new.registered_at, old.registered_at) as earliest_registered_at,
+            old.user_id is null
+                or new.registered_at is distinct from old.registered_at as moved,
+            old.user_id is null
+                or (new.device_id, new.signup_ip) is distinct from (old.device_id, old.signup_ip)
+                as relinked,
+            old.user_id is not null and new.country is distinct from old.country as moved_country
+        from versions as new
+        left join versions as old
+            on new.user_id = old.user_id and not old.is_new and old.recency = 1
+        where new.is_new and new.recency = 1
+        """,
+        {"since": window.since, "ceiling": window.ceiling},
+    ).fetchall()
+    moved = [r[1] for r in rows if r[2]]
+    if moved:
+        from datetime import UTC
+
+        first = min(moved).astimezone(UTC).date()
+        window.widen(first, f"{len(moved)} new or re-registered user(s)")
+    window.relinked_users = sorted(r[0] for r in rows if r[3])
+    if any(r[4] for r in rows):
+        window.campaigns = None
+        window.reasons.append("a user's country changed: every campaign's controls are recounted")
+
+
+def _products(conn: psycopg.Connection, window: ChangeWindow) -> None:
+    changed = conn.execute(
+        """
+        with versions as (
+            select product_id, product_line, quote_asset, _load_id > %(since)s as is_new,
+                row_number() over (
+                    partition by product_id, _load_id > %(since)s
+                    order by _dt desc, _file desc, _line desc
+                ) as recency
+            from raw.exchange_products
+            where _load_id <= %(ceiling)s
+        )
+        select count(*) from versions as new
+        inner join versions as old
+            on new.product_id = old.product_id and new.is_new and not old.is_new
+            and new.recency = 1 and old.recency = 1
+        where (new.product_line, new.quote_asset)
+            is distinct from (old.product_line, old.quote_asset)
+        """,
+        {"since": window.since, "ceiling": window.ceiling},
+    ).fetchone()[0]
+    if changed:
+        window.everything(f"{changed} product(s) changed quote asset or product line")
+
+
+def _campaigns(
+    conn: psycopg.Connection,
+    window: ChangeWindow,
+    by_entity: dict[tuple[str, str], list[date]],
+    redelivered: set[tuple[str, str, date]],
+) -> None:
+    """Campaigns whose own record or enrollments changed (the others follow the window)."""
+    if window.campaigns is None:
+        return
+    if any((s, e) == ("crm", "campaign_enrollments") for s, e, _ in redelivered):
+        window.campaigns = None
+        window.reasons.append("an enrollments partition was re-delivered: every campaign")
+        return
+    ids: set[str] = set()
+    for entity in ("campaigns", "campaign_enrollments"):
+        dates = by_entity.get(("crm", entity))
+        if dates:
+            ids.update(
+                r[0]
+                for r in conn.execute(
+                    f"select distinct campaign_id from raw.crm_{entity}"
+                    " where _dt = any(%s) and _load_id > %s",
+                    (dates, window.since),
+                ).fetchall()
+            )
+    window.campaigns = sorted(ids)
+
+
+def drop_legacy_state(conn: psycopg.Connection) -> list[str]:
+    """Drop the previous design's bookkeeping tables (the full build that follows replaces
+    every incremental table it maintained)."""
+    dropped = [t for t in LEGACY_STATE_TABLES if _exists(conn, t)]
+    for t in dropped:
+        conn.execute(f"drop table {t}")
+    return dropped
+
+
+def record_start(conn: psycopg.Connection, window: ChangeWindow, threads: int) -> int:
+    return conn.execute(
+        "insert into transform.builds (ceiling_load_id, since_load_id, full_refresh,"
+        " window_start, as_of_date, code_hash, threads, reasons, status)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning build_id",
+        (
+            window.ceiling,
+            window.since,
+            window.full,
+            None if window.full else window.start,
+            window.as_of,
+            window.code_hash,
+            threads,
+            json.dumps(window.reasons),
+            "nothing" if window.nothing else "running",
+        ),
+    ).fetchone()[0]
+
+
+def record_end(conn: psycopg.Connection, build_id: int, success: bool) -> None:
+    conn.execute(
+        "update transform.builds set status = %s, finished_at = now()"
+        " where build_id = %s and status = 'running'",
+        ("success" if success else "failed", build_id),
+    )

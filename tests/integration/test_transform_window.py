@@ -1,0 +1,135 @@
+"""The change window: recorded with every build, a warehouse of the previous design upgrades
+in place, a failed build's window is not forgotten."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import psycopg
+import pytest
+
+from exops import transform
+from exops.ingest import ingest
+from exops.simulate import simulate
+
+START = date(2026, 5, 4)
+DAYS = 14
+MARTS = (
+    "marts.exchange_daily_kpis",
+    "marts.product_daily_kpis",
+    "marts.user_tier_daily",
+    "marts.user_tier_transitions",
+    "marts.campaign_performance",
+    "marts.risk_alerts",
+    "marts.acquisition_funnel",
+    "staging.stg_exchange__trades",
+    "intermediate.int_user_tier_changes",
+)
+
+# what the previous design's on-run-start created (macros/incremental_state.sql, removed)
+LEGACY_DDL = (
+    """create table intermediate.incremental_state (
+        model text primary key, load_id bigint not null, rebuilt_from date,
+        updated_at timestamptz not null default now())""",
+    """create table intermediate.incremental_changes (
+        load_id bigint not null, model text not null, first_date date not null,
+        recorded_at timestamptz not null default now())""",
+    "insert into intermediate.incremental_state (model, load_id) values ('__run__', 1),"
+    " ('int_trades_priced', 1), ('exchange_daily_kpis', 1)",
+)
+
+
+def day(n: int) -> date:
+    return START + timedelta(days=n - 1)
+
+
+def snapshot(conn: psycopg.Connection) -> dict[str, list]:
+    return {r: conn.execute(f"select * from {r} order by 1, 2, 3").fetchall() for r in MARTS}
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("window") / "landing"
+    simulate(root, 150, DAYS, START, 7)
+    return root
+
+
+def load(landing, url: str, n: int) -> None:
+    report = ingest(landing, url=url, dt_to=day(n))
+    assert not [p for p in report.partitions if p.action == "failed"]
+
+
+def last_build(conn: psycopg.Connection) -> tuple:
+    return conn.execute(
+        "select status, full_refresh, window_start, reasons from transform.builds"
+        " order by build_id desc limit 1"
+    ).fetchone()
+
+
+def test_a_warehouse_of_the_previous_design_upgrades_in_place(landing, warehouse_url: str) -> None:
+    load(landing, warehouse_url, DAYS - 2)
+    assert transform.build(warehouse_url).success
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        # the previous design kept its state in these tables and had no build records
+        for ddl in LEGACY_DDL:
+            conn.execute(ddl)
+        conn.execute("drop schema transform cascade")
+    load(landing, warehouse_url, DAYS)
+    upgraded = transform.build(warehouse_url)
+    assert upgraded.success, upgraded.summary()
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        status, full, start, reasons = last_build(conn)
+        assert (status, full, start) == ("success", True, None)
+        assert reasons == ["no successful build yet"]
+        assert conn.execute("select to_regclass('intermediate.incremental_state')").fetchone() == (
+            None,
+        )
+        assert conn.execute(
+            "select to_regclass('intermediate.incremental_changes')"
+        ).fetchone() == (None,)
+        after_upgrade = snapshot(conn)
+    again = transform.build(warehouse_url, full_refresh=True, threads=1)
+    assert again.success, again.summary()
+    with psycopg.connect(warehouse_url) as conn:
+        assert snapshot(conn) == after_upgrade
+
+
+def test_legacy_state_alone_forces_a_full_build(landing, warehouse_url: str) -> None:
+    # a warehouse that has build records and, still, the previous design's state tables
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        for ddl in LEGACY_DDL:
+            conn.execute(ddl)
+    result = transform.build(warehouse_url)
+    assert result.success, result.summary()
+    with psycopg.connect(warehouse_url) as conn:
+        status, full, _, reasons = last_build(conn)
+        assert (status, full) == ("success", True)
+        assert reasons == ["upgrade: the warehouse holds the previous incremental design's state"]
+
+
+def test_a_failed_build_widens_the_next_window(landing, warehouse_url: str) -> None:
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        # a build that failed after computing its window from day 3
+        conn.execute(
+            "insert into transform.builds (status, ceiling_load_id, since_load_id, full_refresh,"
+            " window_start, code_hash) select 'failed', ceiling_load_id, ceiling_load_id, false,"
+            " %s, code_hash from transform.builds order by build_id desc limit 1",
+            (day(3),),
+        )
+    result = transform.build(warehouse_url)
+    assert result.success, result.summary()
+    with psycopg.connect(warehouse_url) as conn:
+        status, full, start, reasons = last_build(conn)
+    assert (status, full, start) == ("success", False, day(3))
+    assert any("failed build" in r for r in reasons)
+    # and once built, nothing is left to do
+    result = transform.build(warehouse_url)
+    assert result.success and result.models_passed == 0, result.summary()
+
+
+def test_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(transform.THREADS_ENV, "3")
+    assert transform.dbt_threads() == 3
+    monkeypatch.setenv(transform.THREADS_ENV, "none")
+    with pytest.raises(transform.TransformError, match="EXOPS_DBT_THREADS='none'"):
+        transform.dbt_threads()
