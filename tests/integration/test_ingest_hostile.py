@@ -487,3 +487,78 @@ def test_quarantined_rows_past_their_retention_are_purged(
     assert db.execute("select count(*) from audit.quarantine").fetchone()[0] == 0
     # the file's counts stay in the load audit
     assert loads(db)[f"exchange/trades/dt={D1}/a.csv"] == ("loaded", 2, 1, 1, None)
+
+
+# ---- unload
+
+
+def test_unload_removes_a_partition_and_records_it_like_a_redelivery(
+    landing: Path, warehouse_url: str, db: psycopg.Connection
+) -> None:
+    import subprocess
+    import sys
+
+    exops = str(Path(sys.executable).parent / "exops")
+    late = D1 + timedelta(days=1)
+    for dt, rows in ((D1, trade("T1")), (late, trade("T2") + "T3,BTC-USDT,x,1,1,1,buy,u,u,0,0\n")):
+        part = partition(landing, "exchange", "trades", dt)
+        (part / "a.csv").write_text(TRADES_HEADER + rows)
+        done(part)
+    ingest(landing, url=warehouse_url, today=TODAY)
+    (load_id,) = db.execute(
+        "select load_id from audit.partitions where partition_date = %s", (late,)
+    ).fetchone()
+
+    args = ["unload", "--source", "exchange", "--entity", "trades", "--dt", late.isoformat()]
+    proc = subprocess.run(
+        [exops, *args, "--note", "dated by mistake"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"unloaded exchange/trades dt={late} (load {load_id}): 1 raw")
+    assert db.execute("select trade_id from raw.exchange_trades").fetchall() == [("T1",)]
+    assert db.execute("select count(*) from audit.quarantine").fetchone()[0] == 0
+    assert db.execute("select max(partition_date) from audit.partitions").fetchone()[0] == D1
+    ((unload_id, unloaded_load, removed, q_removed, note),) = db.execute(
+        "select unload_id, load_id, rows_removed, rows_quarantined_removed, note from audit.unloads"
+    ).fetchall()
+    assert (unloaded_load, removed, q_removed, note) == (load_id, 1, 1, "dated by mistake")
+    assert unload_id > load_id
+    history = db.execute(
+        "select load_id, superseded_by, superseded_reason, rows_loaded from audit.loads"
+        " where partition_date = %s",
+        (late,),
+    ).fetchall()
+    assert history == [(load_id, unload_id, "unload", 1)]
+
+    # nothing loaded any more: a second unload says so
+    proc = subprocess.run([exops, *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert f"exchange/trades dt={late} is not loaded: nothing to unload" in proc.stderr
+
+    # its files are still there: the next ingest loads it again, as a new load
+    report = ingest(landing, url=warehouse_url, today=TODAY)
+    assert [(p.dt, p.action) for p in report.loaded] == [(late, "loaded")]
+    assert db.execute("select count(*) from raw.exchange_trades").fetchone()[0] == 2
+    assert (
+        db.execute(
+            "select count(*) from audit.loads where partition_date = %s", (late,)
+        ).fetchone()[0]
+        == 2
+    )
+    assert_every_file_accounted(db)
+
+
+def test_a_simulated_landing_zone_records_its_clock(tmp_path: Path) -> None:
+    from exops.ingest.clock import LANDING_CLOCK, read_landing_clock
+    from exops.ingest.discovery import discover
+    from exops.simulate import simulate
+
+    out = tmp_path / "sim"
+    simulate(out, 200, 3, date(2030, 5, 1), 7)
+    assert (out / LANDING_CLOCK).read_text() == "2030-05-04\n"
+    assert read_landing_clock(out) == date(2030, 5, 4)
+    assert discover(out, list(ENTITIES)).warnings == []
+    # a link cannot stand in for the clock
+    (out / LANDING_CLOCK).unlink()
+    (out / LANDING_CLOCK).symlink_to(tmp_path / "elsewhere")
+    assert read_landing_clock(out) is None
