@@ -14,16 +14,23 @@ that could not be decoded at all); a check constraint enforces it.
 
 Tables:
 
-- ``audit.loads``: one row per file per load of a partition. A re-delivery keeps the older
-  rows for history, with ``superseded_by`` set to the load that replaced them; current rows
-  have ``superseded_by is null``.
+- ``audit.loads``: one row per file (or entry never opened) per load of a partition. A
+  re-delivery or an unload keeps the older rows for history, with ``superseded_by`` set to
+  the load (or ``audit.unloads.unload_id``) that retired them and ``superseded_reason``
+  'redelivery' or 'unload'; current rows have ``superseded_by is null``. ``mostly_bad``: more
+  than half of the file's rows were quarantined.
 - ``audit.quarantine``: one row per rejected row of the current loads (a re-delivery
-  deletes the partition's older rows). ``column_name`` is null when the whole row is wrong.
+  deletes the partition's older rows). ``column_name`` is null when the whole row is wrong;
+  ``raw_text`` is masked and capped (null past a file's first 1,000 bad rows),
+  ``raw_sha256`` is of the whole raw line. Rows past their retention are purged (their
+  counts stay in audit.loads, so the reconciliation below holds for recent loads only).
 - ``audit.partitions``: one row per loaded partition: its current load and fingerprint (file
   names and sha256s), and the files' stat signature then (a run that finds the same
   signature does not checksum the partition again).
-- ``audit.pending_partitions``: partitions seen without ``_SUCCESS`` and not loaded since,
-  with when they were first seen, for freshness checks.
+- ``audit.pending_partitions``: partitions seen and not loaded, with when they were first
+  seen and why: status ``incomplete`` (no ``_SUCCESS`` yet; late, for freshness checks) or
+  ``future`` (dated after the run's date plus its allowed lead).
+- ``audit.unloads``: one row per ``exops unload``: the load it took back, the rows removed.
 """
 
 from __future__ import annotations

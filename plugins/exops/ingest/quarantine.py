@@ -45,7 +45,11 @@ def retention_days() -> int:
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+[0-9][0-9 ().-]{5,}[0-9]")
-_JSON_VALUE = r"""("(?:[^"\\]|\\.)*"|\[[^\]]*\]?|\{[^}]*\}?|[^,}\s]+)"""
+# a JSON value, or what is left of a string or an array cut short by the cap
+_JSON_VALUE = r"""("(?:[^"\\]|\\.)*(?:"|\\?$)|\[[^\]]*\]?|\{[^}]*\}?|[^,}\s]+)"""
+EDGE = 512  # characters masked past the kept text, so a value there is masked whole
+# the end of the window, back to a separator: at most an e-mail address's length
+_LAST_TOKEN = re.compile(r"""[^\s,;:"'<>(){}\[\]]{0,320}\Z""")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -107,7 +111,7 @@ class Quarantine:
         self.count += 1
         digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
         reason = cap(self.mask.reason(reason, record), REASON_CHARS)
-        text = cap(self.mask.text(raw)) if self.count <= FULL_ROWS else None
+        text = self._raw_text(raw) if self.count <= FULL_ROWS else None
         if self._spool is None:
             self.rows.append(QuarantinedRow(line, column, reason, text, digest))
             return
@@ -115,6 +119,17 @@ class Quarantine:
             f"{self.prefix}{line}\t{_copy_field(column)}\t{_copy_field(reason)}"
             f"\t{_copy_field(text)}\t{digest}\n"
         )
+
+    def _raw_text(self, raw: str) -> str:
+        """The row's text as kept: masked, then capped. Only a window of a long row is
+        masked (a regex over megabytes of one row would take minutes); the token the window
+        cuts in half (part of an e-mail address, say) is dropped."""
+        if len(raw) <= RAW_TEXT_BYTES + EDGE:
+            return cap(self.mask.text(raw))
+        kept = _LAST_TOKEN.sub("", self.mask.text(raw[: RAW_TEXT_BYTES + EDGE]))
+        size = len(raw.encode("utf-8", "surrogatepass"))
+        data = kept.encode("utf-8", "surrogatepass")[:RAW_TEXT_BYTES]
+        return f"{data.decode('utf-8', 'ignore')}... [{size:,} bytes, cut to {RAW_TEXT_BYTES:,}]"
 
     def reset(self) -> None:
         """Forget every row (the file is parsed again from its start)."""
