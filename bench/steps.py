@@ -20,9 +20,11 @@ from pathlib import Path
 
 def ingest_step(landing: Path, entities: list[str] | None, url: str | None) -> dict:
     from exops.ingest import ingest
+    from exops.ingest.clock import read_landing_clock
 
     started = time.perf_counter()
-    report = ingest(landing, url=url, entities=entities)
+    # the simulated landing zone's clock is the run's date: its history is never future
+    report = ingest(landing, url=url, entities=entities, today=read_landing_clock(landing))
     seconds = time.perf_counter() - started
     report.raise_for_failures()
     return {

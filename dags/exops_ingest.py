@@ -1,7 +1,8 @@
 """Daily ingestion: landing-zone partitions -> raw tables, one task per source.
 
 Each run loads every complete partition up to its data interval's date that is not loaded
-yet or was re-delivered, so a rerun or a backfill of any day is safe (already-loaded
+yet or was re-delivered (that date is also the run's date: partitions dated later are held
+as future), so a rerun or a backfill of any day is safe (already-loaded
 partitions with the same checksums are skipped). Each task updates the source's Asset, which
 the transform DAG is scheduled on.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from airflow.sdk import Asset, dag, task
 
 from exops.assets import RAW_ASSET_URIS
-from exops.dag_defaults import DEFAULT_ARGS, START_DATE
+from exops.dag_defaults import DEFAULT_ARGS, START_DATE, task_timeout
 
 
 @dag(
@@ -28,7 +29,11 @@ from exops.dag_defaults import DEFAULT_ARGS, START_DATE
 def exops_ingest():
     for source, uri in RAW_ASSET_URIS.items():
 
-        @task(task_id=f"ingest_{source}", outlets=[Asset(name=f"raw_{source}", uri=uri)])
+        @task(
+            task_id=f"ingest_{source}",
+            outlets=[Asset(name=f"raw_{source}", uri=uri)],
+            execution_timeout=task_timeout("ingest"),
+        )
         def ingest_source(source: str = source, **context) -> dict:
             from exops.orchestration import ingest_for_interval
 

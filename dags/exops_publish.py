@@ -11,7 +11,7 @@ from __future__ import annotations
 from airflow.sdk import Asset, Param, dag, task
 
 from exops.assets import MARTS_ASSET_URI
-from exops.dag_defaults import DEFAULT_ARGS, START_DATE
+from exops.dag_defaults import DEFAULT_ARGS, START_DATE, task_timeout
 
 
 @dag(
@@ -33,13 +33,13 @@ from exops.dag_defaults import DEFAULT_ARGS, START_DATE
     doc_md=__doc__,
 )
 def exops_publish():
-    @task
+    @task(execution_timeout=task_timeout("publish"))
     def validate(params: dict | None = None) -> dict:
         from exops.orchestration import validate_marts
 
         return validate_marts((params or {}).get("as_of"))
 
-    @task
+    @task(execution_timeout=task_timeout("publish"))
     def publish(params: dict | None = None) -> dict:
         from exops.orchestration import publish_outputs
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from airflow.sdk import Asset, dag, task
 
 from exops.assets import MARTS_ASSET_URI, RAW_ASSET_URIS
-from exops.dag_defaults import DEFAULT_ARGS, START_DATE
+from exops.dag_defaults import DEFAULT_ARGS, START_DATE, task_timeout
 
 
 @dag(
@@ -26,7 +26,10 @@ from exops.dag_defaults import DEFAULT_ARGS, START_DATE
     doc_md=__doc__,
 )
 def exops_transform():
-    @task(outlets=[Asset(name="marts", uri=MARTS_ASSET_URI)])
+    @task(
+        outlets=[Asset(name="marts", uri=MARTS_ASSET_URI)],
+        execution_timeout=task_timeout("transform"),
+    )
     def dbt_build() -> dict:
         from exops.orchestration import build_marts
 

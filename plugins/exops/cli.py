@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from datetime import date
@@ -60,6 +61,7 @@ def main(verbose: bool) -> None:
     The data's journey, one subcommand per stage:
       simulate   write a realistic landing zone (exchange, crm, feedback deliveries)
       ingest     load complete landing partitions into the warehouse's raw schema
+      unload     take a loaded partition back out of raw (recorded in the audit)
       transform  build the KPI marts with dbt
       run        all stages, orchestrated by Airflow (what `make run` does)
 
@@ -137,30 +139,43 @@ def simulate(out: Path | None, users: int, days: int, start: date, seed: int) ->
     is_flag=True,
     help="Checksum every loaded partition again, even when its files look untouched.",
 )
-def ingest(landing: Path | None, sources, entities, dt_from, dt_to, rehash) -> None:
+@click.option(
+    "--today",
+    callback=_parse_date,
+    help="The run's date [default: EXOPS_TODAY, else the clock]; partitions dated more than"
+    " EXOPS_MAX_FUTURE_DAYS (1) after it are held as future.",
+)
+def ingest(landing: Path | None, sources, entities, dt_from, dt_to, rehash, today) -> None:
     """Load every complete (has _SUCCESS) new or re-delivered partition into raw.<source>_<entity>.
 
     Bad rows go to audit.quarantine with file, line, column and reason; every file gets a row
-    in audit.loads. Exits 1 if a partition could not be loaded at all.
+    in audit.loads. Only regular files beneath the landing root are read (symlinks, FIFOs,
+    devices and names that are not UTF-8 are recorded as rejected). Exits 1 if a partition
+    could not be loaded at all.
     """
     from exops.ingest import ingest as run_ingest
+    from exops.ingest.clock import ClockError
 
     landing = landing or default_landing_dir()
     if not landing.exists():
         raise click.ClickException(
             f"landing zone {landing} does not exist; run `exops simulate` first"
         )
-    report = run_ingest(
-        landing,
-        sources=sources or None,
-        entities=entities or None,
-        dt_from=dt_from,
-        dt_to=dt_to,
-        rehash=rehash,
-        progress=(lambda msg: click.echo(msg, err=True))
-        if logging.getLogger().isEnabledFor(logging.DEBUG)
-        else _partition_counter(),
-    )
+    try:
+        report = run_ingest(
+            landing,
+            sources=sources or None,
+            entities=entities or None,
+            dt_from=dt_from,
+            dt_to=dt_to,
+            rehash=rehash,
+            today=today,
+            progress=(lambda msg: click.echo(msg, err=True))
+            if logging.getLogger().isEnabledFor(logging.DEBUG)
+            else _partition_counter(),
+        )
+    except (ClockError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
     for line in _ingest_lines(report):
         click.echo(line)
     if report.failed:
@@ -189,11 +204,16 @@ def _partition_counter():
 
 def _ingest_lines(report) -> list[str]:
     """What needs a reader's attention (rejections, quarantines, late partitions), then totals."""
+    from exops.ingest.report import mostly_bad_lines
+
     lines = []
     for p in report.partitions:
-        if p.action in ("failed", "incomplete") or p.rows_quarantined or p.rejected_files:
+        if p.action in ("failed", "incomplete", "future") or p.rows_quarantined or p.rejected_files:
             lines.append(p.describe())
         lines += [f"  rejected {f.path}: {f.error}" for f in p.rejected_files]
+    lines += mostly_bad_lines(report.mostly_bad_files)
+    if report.quarantine_purged:
+        lines.append(f"purged {report.quarantine_purged:,} quarantined row(s) past their retention")
     lines += [f"warning: {w}" for w in report.warnings]
     if report.rows_quarantined:
         lines.append(
@@ -201,6 +221,30 @@ def _ingest_lines(report) -> list[str]:
         )
     lines.append(report.summary_lines()[-1])
     return lines
+
+
+@main.command()
+@click.option(
+    "--source", required=True, type=click.Choice(["exchange", "crm", "feedback"]), help="Source."
+)
+@click.option("--entity", required=True, help="Entity, e.g. trades.")
+@click.option("--dt", "dt", required=True, callback=_parse_date, help="Partition date YYYY-MM-DD.")
+@click.option("--note", default=None, help="Why, kept in audit.unloads.")
+def unload(source: str, entity: str, dt: date, note: str | None) -> None:
+    """Remove a loaded partition's raw rows in one transaction, recorded in the audit.
+
+    Its audit.loads rows stay for history (superseded_by = the unload, superseded_reason =
+    'unload'), audit.unloads records it, and the next transform rebuilds from it as after a
+    re-delivery. Files still in the landing zone are loaded again by the next ingest (unless
+    held as future): remove or fix the delivery first to keep it out.
+    """
+    from exops.ingest.unload import UnloadError
+    from exops.ingest.unload import unload as run_unload
+
+    try:
+        click.echo(run_unload(source, entity, dt, note=note).describe())
+    except UnloadError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -389,6 +433,12 @@ def run(landing, users, days, start, seed, day, via) -> None:
         )
     elif not landing.exists():
         raise click.ClickException(f"landing zone {landing} does not exist")
+    if day is None and not os.environ.get("EXOPS_TODAY"):
+        from exops.ingest.clock import read_landing_clock
+
+        clock = read_landing_clock(landing)
+        if clock is not None:  # a simulated landing zone: its own clock is the run's date
+            os.environ["EXOPS_TODAY"] = clock.isoformat()
     stop_sink = _ensure_mail_server()
     try:
         day = day or pipeline.landing_as_of(landing)
@@ -418,8 +468,6 @@ def run(landing, users, days, start, seed, day, via) -> None:
 
 def _ensure_mail_server():
     """Without EXOPS_SMTP_HOST, start the local sink (mail lands in var/mail/ as .eml)."""
-    import os
-
     if os.environ.get("EXOPS_SMTP_HOST"):
         return None
     from exops.publish.mailsink import mail_dir, start_sink

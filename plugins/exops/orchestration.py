@@ -20,12 +20,13 @@ def interval_date(data_interval_start: datetime | date) -> date:
 
 
 def ingest_for_interval(source: str, data_interval_start: datetime | date) -> dict:
-    """Load every complete, new or re-delivered partition of ``source`` with dt <= the run's day."""
+    """Load every complete, new or re-delivered partition of ``source`` with dt <= the run's day
+    (which is also the run's date for holding future partitions)."""
     from exops.ingest import ingest
 
     day = interval_date(data_interval_start)
     landing = default_landing_dir()
-    report = ingest(landing, sources=[source], dt_to=day, progress=log.info)
+    report = ingest(landing, sources=[source], dt_to=day, today=day, progress=log.info)
     for line in report.summary_lines():
         log.info(line)
     report.raise_for_failures()
@@ -33,6 +34,8 @@ def ingest_for_interval(source: str, data_interval_start: datetime | date) -> di
         "day": day.isoformat(),
         "partitions_loaded": len(report.loaded),
         "partitions_incomplete": len(report.incomplete),
+        "partitions_future": len(report.future),
+        "files_mostly_bad": len(report.mostly_bad_files),
         "rows_loaded": report.rows_loaded,
         "rows_quarantined": report.rows_quarantined,
         "files_rejected": len(report.rejected_files),

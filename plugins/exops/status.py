@@ -19,11 +19,12 @@ def load_summary_lines(url: str | None = None) -> list[str]:
         if not exists:
             return ["the warehouse holds nothing yet: run `exops ingest` or `exops run`"]
         rows = conn.execute(_PER_ENTITY).fetchall()
-        pending = conn.execute(
-            "select count(*) from audit.pending_partitions"
+        pending, future = conn.execute(
+            "select count(*) filter (where status = 'incomplete'),"
+            " count(*) filter (where status = 'future') from audit.pending_partitions"
             " where (source, entity, partition_date) not in"
             " (select source, entity, partition_date from audit.partitions)"
-        ).fetchone()[0]
+        ).fetchone()
     if not rows:
         return ["no partition is loaded yet"]
     lines = [
@@ -51,5 +52,10 @@ def load_summary_lines(url: str | None = None) -> list[str]:
     if pending:
         lines.append(
             f"{pending} partition(s) still without _SUCCESS (late): audit.pending_partitions"
+        )
+    if future:
+        lines.append(
+            f"{future} partition(s) dated in the future, held until their day:"
+            " audit.pending_partitions where status = 'future'"
         )
     return lines

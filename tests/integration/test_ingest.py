@@ -385,13 +385,15 @@ def test_rerun_with_nothing_new_changes_nothing(
 def test_untouched_partitions_are_not_checksummed_again(
     tmp_path: Path, warehouse_url: str, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from exops.ingest import pipeline
+    from exops.ingest.files import LandingRoot
 
     full_landing(tmp_path)
     ingest(tmp_path, url=warehouse_url)
     hashed: list[str] = []
-    checksum = pipeline.sha256_of
-    monkeypatch.setattr(pipeline, "sha256_of", lambda p: hashed.append(p.name) or checksum(p))
+    checksum = LandingRoot.sha256
+    monkeypatch.setattr(
+        LandingRoot, "sha256", lambda root, rel: hashed.append(rel.name) or checksum(root, rel)
+    )
     report = ingest(tmp_path, url=warehouse_url)
     assert {p.action for p in report.partitions} == {"unchanged"} and hashed == []
 

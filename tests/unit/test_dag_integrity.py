@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 import time
@@ -29,7 +30,9 @@ for dag_id, dag in bag.dags.items():
         "tags": sorted(dag.tags),
         "fileloc": dag.fileloc,
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries,
-                              "retry_delay": t.retry_delay.total_seconds()} for t in dag.tasks},
+                              "retry_delay": t.retry_delay.total_seconds(),
+                              "execution_timeout": t.execution_timeout.total_seconds()
+                              if t.execution_timeout else None} for t in dag.tasks},
         "max_active_runs": dag.max_active_runs,
     }
 sys.stdout.write("@@JSON@@" + json.dumps(out))
@@ -56,8 +59,6 @@ def test_dag_file_has_no_heavy_top_level_imports(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory) -> dict:
-    import json
-
     env = airflow_env()
     env["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("airflow_home"))
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{env['AIRFLOW_HOME']}/airflow.db"
@@ -93,6 +94,38 @@ def test_every_dag_has_tags_owner_and_retries(dagbag: dict) -> None:
             assert t["owner"] not in ("", "airflow"), f"{dag_id}.{task_id} has no real owner"
             assert t["retries"] >= 1, f"{dag_id}.{task_id} has no retries"
             assert t["retry_delay"] > 0, f"{dag_id}.{task_id} retries without delay"
+            assert t["execution_timeout"], f"{dag_id}.{task_id} has no execution_timeout"
+
+
+def test_task_timeouts_come_from_settings_and_never_break_parsing(
+    tmp_path_factory, monkeypatch
+) -> None:
+    from exops.dag_defaults import task_timeout
+
+    monkeypatch.setenv("EXOPS_INGEST_TIMEOUT_MINUTES", "45")
+    assert task_timeout("ingest").total_seconds() == 45 * 60
+    for bad in ("soon", "0", "-3", "1.5"):
+        monkeypatch.setenv("EXOPS_INGEST_TIMEOUT_MINUTES", bad)
+        assert task_timeout("ingest").total_seconds() == 120 * 60
+    # malformed settings in the environment Airflow parses the DAGs in: still no error
+    env = airflow_env()
+    env["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("airflow_home_bad_settings"))
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{env['AIRFLOW_HOME']}/airflow.db"
+    env.update(
+        EXOPS_INGEST_TIMEOUT_MINUTES="two hours",
+        EXOPS_TRANSFORM_TIMEOUT_MINUTES="-1",
+        EXOPS_TASK_RETRIES="many",
+        EXOPS_RETRY_DELAY_SECONDS="",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(DAGS_DIR)], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(proc.stdout.split("@@JSON@@", 1)[1])
+    assert data["errors"] == {}
+    tasks = data["dags"]["exops_ingest"]["tasks"]
+    assert {t["execution_timeout"] for t in tasks.values()} == {120 * 60}
+    assert data["dags"]["exops_transform"]["tasks"]["dbt_build"]["execution_timeout"] == 240 * 60
 
 
 def test_ingest_dag_has_one_task_per_source(dagbag: dict) -> None:

@@ -14,16 +14,23 @@ that could not be decoded at all); a check constraint enforces it.
 
 Tables:
 
-- ``audit.loads``: one row per file per load of a partition. A re-delivery keeps the older
-  rows for history, with ``superseded_by`` set to the load that replaced them; current rows
-  have ``superseded_by is null``.
+- ``audit.loads``: one row per file (or entry never opened) per load of a partition. A
+  re-delivery or an unload keeps the older rows for history, with ``superseded_by`` set to
+  the load (or ``audit.unloads.unload_id``) that retired them and ``superseded_reason``
+  'redelivery' or 'unload'; current rows have ``superseded_by is null``. ``mostly_bad``: more
+  than half of the file's rows were quarantined.
 - ``audit.quarantine``: one row per rejected row of the current loads (a re-delivery
-  deletes the partition's older rows). ``column_name`` is null when the whole row is wrong.
+  deletes the partition's older rows). ``column_name`` is null when the whole row is wrong;
+  ``raw_text`` is masked and capped (null past a file's first 1,000 bad rows),
+  ``raw_sha256`` is of the whole raw line. Rows past their retention are purged (their
+  counts stay in audit.loads, so the reconciliation below holds for recent loads only).
 - ``audit.partitions``: one row per loaded partition: its current load and fingerprint (file
   names and sha256s), and the files' stat signature then (a run that finds the same
   signature does not checksum the partition again).
-- ``audit.pending_partitions``: partitions seen without ``_SUCCESS`` and not loaded since,
-  with when they were first seen, for freshness checks.
+- ``audit.pending_partitions``: partitions seen and not loaded, with when they were first
+  seen and why: status ``incomplete`` (no ``_SUCCESS`` yet; late, for freshness checks) or
+  ``future`` (dated after the run's date plus its allowed lead).
+- ``audit.unloads``: one row per ``exops unload``: the load it took back, the rows removed.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from exops.contract import ENTITIES, Entity, raw_table_ddl
 from exops.warehouse import ensure_schemas
 
 from .files import FileOutcome
+from .quarantine import Quarantine, copy_lines
+from .values import copy_text
 
 AUDIT_DDL = (
     "create sequence if not exists audit.load_id_seq",
@@ -56,6 +65,8 @@ AUDIT_DDL = (
       error text,
       loaded_at timestamptz not null default now(),
       superseded_by bigint,
+      mostly_bad boolean not null default false,
+      superseded_reason text check (superseded_reason in ('redelivery', 'unload')),
       primary key (load_id, file_path),
       check (rows_in_file is null or rows_in_file = rows_loaded + rows_quarantined)
     )
@@ -73,7 +84,8 @@ AUDIT_DDL = (
       column_name text,
       reason text not null,
       raw_text text,
-      quarantined_at timestamptz not null default now()
+      quarantined_at timestamptz not null default now(),
+      raw_sha256 text
     )
     """,
     "create index if not exists quarantine_partition_idx"
@@ -102,9 +114,51 @@ AUDIT_DDL = (
       entity text not null,
       partition_date date not null,
       first_seen_at timestamptz not null default now(),
+      status text not null default 'incomplete' check (status in ('incomplete', 'future')),
       primary key (source, entity, partition_date)
     )
     """,
+    """
+    create table if not exists audit.unloads (
+      unload_id bigint primary key,
+      source text not null,
+      entity text not null,
+      partition_date date not null,
+      load_id bigint not null,
+      fingerprint text not null,
+      rows_removed bigint not null,
+      rows_quarantined_removed bigint not null,
+      note text,
+      unloaded_at timestamptz not null default now()
+    )
+    """,
+)
+
+# columns later exops versions added to audit tables an earlier one created
+ADDED_COLUMNS = (
+    ("partitions", "stat_signature", "text"),
+    ("loads", "mostly_bad", "boolean not null default false"),
+    (
+        "loads",
+        "superseded_reason",
+        "text check (superseded_reason in ('redelivery', 'unload'))",
+    ),
+    ("quarantine", "raw_sha256", "text"),
+    (
+        "pending_partitions",
+        "status",
+        "text not null default 'incomplete' check (status in ('incomplete', 'future'))",
+    ),
+)
+AUDIT_RELATIONS = (
+    "load_id_seq",
+    "loads",
+    "loads_partition_idx",
+    "quarantine",
+    "quarantine_partition_idx",
+    "partitions",
+    "pending_partitions",
+    "unloads",
 )
 
 QUARANTINE_COLUMNS = (
@@ -117,11 +171,19 @@ QUARANTINE_COLUMNS = (
     "column_name",
     "reason",
     "raw_text",
+    "raw_sha256",
 )
 
 
 def ensure_raw_tables(conn: psycopg.Connection) -> None:
-    """Create schemas raw and audit, every raw table and the audit tables (idempotent)."""
+    """Create schemas raw and audit, every raw table and the audit tables (idempotent).
+
+    The catalog is read first and, when nothing is missing (every run but the first), no
+    DDL runs and no lock is taken: even ``create index if not exists`` locks its table
+    against writes, so ingest tasks of different sources would wait on each other's COPY.
+    """
+    if not _missing_relations(conn):
+        return
     ensure_schemas(conn)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('exops.ensure_raw_tables'))")
@@ -135,13 +197,46 @@ def ensure_raw_tables(conn: psycopg.Connection) -> None:
             )
         for ddl in AUDIT_DDL:
             conn.execute(ddl)
-        # audit tables of an earlier exops lack this column; check first (ALTER TABLE would
-        # take an exclusive lock on every run)
-        if not conn.execute(
-            "select 1 from information_schema.columns where table_schema = 'audit'"
-            " and table_name = 'partitions' and column_name = 'stat_signature'"
-        ).fetchone():
-            conn.execute("alter table audit.partitions add column stat_signature text")
+        present = _audit_columns(conn)
+        for table, column, definition in ADDED_COLUMNS:
+            if (table, column) not in present:
+                conn.execute(f"alter table audit.{table} add column {column} {definition}")
+
+
+def _missing_relations(conn: psycopg.Connection) -> set[str]:
+    """Raw and audit tables, indexes, sequences and audit columns that do not exist yet."""
+    wanted = {f"raw.{e.table}" for e in ENTITIES}
+    wanted |= {f"raw.{e.table}__dt_brin" for e in ENTITIES}
+    wanted |= {f"audit.{name}" for name in AUDIT_RELATIONS}
+    found = conn.execute(
+        "select n.nspname || '.' || c.relname from pg_class c"
+        " join pg_namespace n on n.oid = c.relnamespace where n.nspname in ('raw', 'audit')"
+    ).fetchall()
+    missing = wanted - {name for (name,) in found}
+    present = _audit_columns(conn)
+    missing |= {f"audit.{t}.{c}" for t, c, _ in ADDED_COLUMNS if (t, c) not in present}
+    return missing
+
+
+def _audit_columns(conn: psycopg.Connection) -> set[tuple[str, str]]:
+    rows = conn.execute(
+        "select c.relname, a.attname from pg_attribute a"
+        " join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'audit' and a.attnum > 0 and not a.attisdropped"
+    ).fetchall()
+    return {(t, c) for t, c in rows}
+
+
+def purge_quarantine(conn: psycopg.Connection, retention_days: int) -> int:
+    """Delete audit.quarantine rows older than ``retention_days``; how many went.
+
+    Only the rows' details go: every file's counts stay in audit.loads.
+    """
+    cur = conn.execute(
+        "delete from audit.quarantine where quarantined_at < now() - make_interval(days => %s)",
+        (retention_days,),
+    )
+    return cur.rowcount
 
 
 def loaded_fingerprints(
@@ -168,18 +263,31 @@ def record_stat_signature(
     )
 
 
-def supersede(conn: psycopg.Connection, e: Entity, dt: date, load_id: int) -> None:
-    """Retire what an earlier load of this partition left: raw rows, quarantine, audit."""
-    conn.execute(f"delete from {e.qualified_table} where _dt = %s", (dt,))
-    conn.execute(
+def supersede(
+    conn: psycopg.Connection, e: Entity, dt: date, load_id: int, reason: str = "redelivery"
+) -> tuple[int, int]:
+    """Retire what an earlier load of this partition left: raw rows, quarantine, audit.
+
+    The earlier audit.loads rows stay, with ``superseded_by`` (the load, or unload, that
+    retired them) and ``superseded_reason`` ('redelivery' or 'unload'). Returns the raw and
+    quarantine rows removed.
+    """
+    raw = conn.execute(f"delete from {e.qualified_table} where _dt = %s", (dt,)).rowcount
+    quarantined = conn.execute(
         "delete from audit.quarantine where source = %s and entity = %s and partition_date = %s",
         (e.source, e.name, dt),
-    )
+    ).rowcount
     conn.execute(
-        "update audit.loads set superseded_by = %s"
+        "update audit.loads set superseded_by = %s, superseded_reason = %s"
         " where source = %s and entity = %s and partition_date = %s and superseded_by is null",
-        (load_id, e.source, e.name, dt),
+        (load_id, reason, e.source, e.name, dt),
     )
+    return raw, quarantined
+
+
+def quarantine_prefix(load_id: int, e: Entity, dt: date, file_path: str) -> str:
+    """COPY text of the audit.quarantine columns before ``line``, for one file."""
+    return f"{load_id}\t{e.source}\t{e.name}\t{dt.isoformat()}\t{copy_text(file_path)}\t"
 
 
 def record_file(
@@ -189,46 +297,43 @@ def record_file(
     e: Entity,
     dt: date,
     file_path: str,
-    sha256: str,
-    file_bytes: int,
     outcome: FileOutcome,
+    quarantine: Quarantine | None = None,
 ) -> None:
+    """A file's audit.loads row, and its quarantined rows (streamed from ``quarantine``, or
+    those the outcome kept in memory)."""
     conn.execute(
         "insert into audit.loads (load_id, source, entity, partition_date, file_path, sha256,"
-        " file_bytes, rows_in_file, rows_loaded, rows_quarantined, status, error)"
-        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " file_bytes, rows_in_file, rows_loaded, rows_quarantined, status, error, mostly_bad)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             load_id,
             e.source,
             e.name,
             dt,
             file_path,
-            sha256,
-            file_bytes,
+            outcome.sha256 or "",
+            outcome.file_bytes,
             outcome.rows_in_file,
             outcome.rows_loaded,
             outcome.rows_quarantined,
             outcome.status,
             outcome.error,
+            outcome.mostly_bad,
         ),
     )
-    if outcome.quarantined:
-        sql = f"copy audit.quarantine ({', '.join(QUARANTINE_COLUMNS)}) from stdin"
-        with conn.cursor() as cur, cur.copy(sql) as copy:
-            for q in outcome.quarantined:
-                copy.write_row(
-                    (
-                        load_id,
-                        e.source,
-                        e.name,
-                        dt,
-                        file_path,
-                        q.line,
-                        q.column,
-                        q.reason,
-                        q.raw_text.replace("\x00", "\\u0000"),
-                    )
-                )
+    if not outcome.rows_quarantined:
+        return
+    prefix = quarantine_prefix(load_id, e, dt, file_path)
+    chunks = (
+        quarantine.copy_chunks()
+        if quarantine is not None
+        else copy_lines(outcome.quarantined, prefix)
+    )
+    sql = f"copy audit.quarantine ({', '.join(QUARANTINE_COLUMNS)}) from stdin"
+    with conn.cursor() as cur, cur.copy(sql) as copy:
+        for chunk in chunks:
+            copy.write(chunk)
 
 
 def record_partition(
@@ -277,15 +382,17 @@ def record_partition(
 def sync_pending(
     conn: psycopg.Connection,
     scope: Sequence[Entity],
-    pending: Iterable[tuple[str, str, date]],
+    pending: dict[tuple[str, str, date], str],
     dt_from: date | None,
     dt_to: date | None,
 ) -> None:
-    """Make audit.pending_partitions, within the scanned scope, list exactly ``pending``.
+    """Make audit.pending_partitions, within the scanned scope, list exactly ``pending``
+    (partition -> status: ``incomplete``, no _SUCCESS yet, or ``future``, dated after the
+    run's date and its allowed lead).
 
     Rows already there keep their first_seen_at, so a rerun with nothing new changes nothing.
     """
-    pending = sorted(set(pending))
+    keys = sorted(pending)
     pairs = [(e.source, e.name) for e in scope]
     with conn.transaction():
         conn.execute(
@@ -302,15 +409,17 @@ def sync_pending(
                 "es": [n for _, n in pairs],
                 "lo": dt_from,
                 "hi": dt_to,
-                "ps": [p[0] for p in pending],
-                "pe": [p[1] for p in pending],
-                "pd": [p[2] for p in pending],
+                "ps": [p[0] for p in keys],
+                "pe": [p[1] for p in keys],
+                "pd": [p[2] for p in keys],
             },
         )
-        if pending:
+        if keys:
             with conn.cursor() as cur:
                 cur.executemany(
-                    "insert into audit.pending_partitions (source, entity, partition_date)"
-                    " values (%s, %s, %s) on conflict do nothing",
-                    pending,
+                    "insert into audit.pending_partitions as p"
+                    " (source, entity, partition_date, status) values (%s, %s, %s, %s)"
+                    " on conflict (source, entity, partition_date) do update"
+                    " set status = excluded.status where p.status <> excluded.status",
+                    [(*k, pending[k]) for k in keys],
                 )

@@ -24,7 +24,17 @@ from typing import TextIO
 
 from exops.contract import Column, Entity
 
-from .files import FileOutcome, QuarantinedRow, Unreadable, open_text, reading, strip_newline
+from .files import (
+    FileOutcome,
+    LandingFile,
+    Unreadable,
+    is_gzip,
+    open_text,
+    opened,
+    reading,
+    strip_newline,
+)
+from .quarantine import Quarantine
 from .rules import RowRule, row_rules
 from .values import (
     COUNTRY_RE,
@@ -89,27 +99,57 @@ def block_regex(columns: Sequence[Column]) -> re.Pattern[str]:
 
 
 def parse_csv(
-    path: Path, entity: Entity, *, suffix: str, write: Callable[[str], object]
+    source: LandingFile | Path,
+    entity: Entity,
+    *,
+    suffix: str,
+    write: Callable[[str], object],
+    gz: bool | None = None,
+    quarantine: Quarantine | None = None,
 ) -> FileOutcome:
     """Parse one CSV file, passing COPY text lines to ``write`` in batches.
 
     Each line holds the contract columns in contract order, then ``_line`` and ``suffix``
     (the tab-separated constant meta columns and a newline). When the outcome is
-    ``rejected`` the caller must discard whatever was written.
+    ``rejected`` the caller must discard whatever was written. Bad rows go to
+    ``quarantine`` (kept in the outcome's ``quarantined`` list when none is given).
     """
     if csv.field_size_limit() < MAX_FIELD:
         csv.field_size_limit(MAX_FIELD)
+    gz = is_gzip(source) if gz is None else gz
+    bad = quarantine or Quarantine(entity)
     try:
-        with open_text(path) as text, reading(path):
-            return _CsvFile(text, entity, suffix, write, reject=None).parse()
+        with opened(source) as f:
+            outcome = _parse_file(f, gz, entity, suffix, write, bad)
+            outcome.sha256, outcome.file_bytes = f.sha256(), f.size
+    except Unreadable as exc:  # not a regular file
+        return FileOutcome("rejected", None, error=exc.reason)
+    outcome.quarantined, outcome.rows_quarantined = list(bad.rows), bad.count
+    return outcome
+
+
+def _parse_file(
+    f: LandingFile,
+    gz: bool,
+    entity: Entity,
+    suffix: str,
+    write: Callable[[str], object],
+    bad: Quarantine,
+) -> FileOutcome:
+    try:
+        with open_text(f, gz) as text, reading(f, gz):
+            return _CsvFile(text, entity, suffix, write, bad, reject=None).parse()
     except Unreadable as exc:
+        bad.reset()
         return FileOutcome("rejected", None, error=exc.reason)
     except _RejectFile as exc:
         # count the rows again, all quarantined (rows may already have been written)
+        bad.reset()
         try:
-            with open_text(path) as text, reading(path):
-                return _CsvFile(text, entity, suffix, _no_write, reject=exc.reason).parse()
+            with open_text(f, gz) as text, reading(f, gz):
+                return _CsvFile(text, entity, suffix, _no_write, bad, reject=exc.reason).parse()
         except Unreadable as again:  # the file changed under us
+            bad.reset()
             return FileOutcome("rejected", None, error=again.reason)
 
 
@@ -124,6 +164,7 @@ class _CsvFile:
         entity: Entity,
         suffix: str,
         write: Callable[[str], object],
+        bad: Quarantine,
         reject: str | None,
     ) -> None:
         self.text = text
@@ -142,7 +183,7 @@ class _CsvFile:
         self.pick: Callable[[Sequence[str]], Sequence[str]] | None = None  # header -> contract
         self.lineno = 0  # physical lines consumed so far
         self.rows_in = 0
-        self.quarantined: list[QuarantinedRow] = []
+        self.bad = bad
 
     # ---- driver
 
@@ -150,7 +191,7 @@ class _CsvFile:
         header_line = self._read_header()
         if header_line == 0:
             if self.reject is not None:
-                return FileOutcome("rejected", 0, 0, [], error=self.reject)
+                return FileOutcome("rejected", 0, 0, error=self.reject)
             return FileOutcome("empty", 0)
         while lines := self.text.readlines(BLOCK_CHARS):
             if self.reject is None and self.pick is None and not self.rules:
@@ -158,11 +199,9 @@ class _CsvFile:
             else:
                 self._records(lines)
         if self.reject is not None:
-            return FileOutcome("rejected", self.rows_in, 0, self.quarantined, error=self.reject)
-        loaded = self.rows_in - len(self.quarantined)
-        return FileOutcome(
-            "loaded" if self.rows_in else "empty", self.rows_in, loaded, self.quarantined
-        )
+            return FileOutcome("rejected", self.rows_in, 0, error=self.reject)
+        loaded = self.rows_in - self.bad.count
+        return FileOutcome("loaded" if self.rows_in else "empty", self.rows_in, loaded)
 
     def _read_header(self) -> int:
         """Read up to the header record; its line number, 0 when the file has no records."""
@@ -332,7 +371,7 @@ class _CsvFile:
         return "\t".join(values)
 
     def _quarantine(self, line: int, column: str | None, reason: str, raw: str) -> None:
-        self.quarantined.append(QuarantinedRow(line, column, reason, raw))
+        self.bad.add(line, column, reason, raw)
 
 
 def _is_blank(row: list[str]) -> bool:

@@ -14,7 +14,17 @@ from typing import TextIO
 
 from exops.contract import Entity
 
-from .files import FileOutcome, QuarantinedRow, Unreadable, open_text, reading, strip_newline
+from .files import (
+    FileOutcome,
+    LandingFile,
+    Unreadable,
+    is_gzip,
+    open_text,
+    opened,
+    reading,
+    strip_newline,
+)
+from .quarantine import Quarantine
 from .rules import row_rules
 from .values import MISSING, Invalid, json_converter, json_loads, kind
 
@@ -22,26 +32,42 @@ BATCH_ROWS = 2000
 
 
 def parse_jsonl(
-    path: Path, entity: Entity, *, suffix: str, write: Callable[[str], object]
+    source: LandingFile | Path,
+    entity: Entity,
+    *,
+    suffix: str,
+    write: Callable[[str], object],
+    gz: bool | None = None,
+    quarantine: Quarantine | None = None,
 ) -> FileOutcome:
     """Parse one JSON Lines file, passing COPY text lines to ``write`` in batches.
 
     Each line holds the contract columns in contract order, then ``_line`` and ``suffix``.
-    When the outcome is ``rejected`` the caller must discard whatever was written.
+    When the outcome is ``rejected`` the caller must discard whatever was written. Bad rows
+    go to ``quarantine`` (kept in the outcome's ``quarantined`` list when none is given).
     """
+    gz = is_gzip(source) if gz is None else gz
+    bad = quarantine or Quarantine(entity)
     try:
-        with open_text(path) as text, reading(path):
-            return _parse(text, entity, suffix, write)
-    except Unreadable as exc:
+        with opened(source) as f:
+            try:
+                with open_text(f, gz) as text, reading(f, gz):
+                    outcome = _parse(text, entity, suffix, write, bad)
+            except Unreadable as exc:
+                bad.reset()
+                outcome = FileOutcome("rejected", None, error=exc.reason)
+            outcome.sha256, outcome.file_bytes = f.sha256(), f.size
+    except Unreadable as exc:  # not a regular file
         return FileOutcome("rejected", None, error=exc.reason)
+    outcome.quarantined, outcome.rows_quarantined = list(bad.rows), bad.count
+    return outcome
 
 
 def _parse(
-    text: TextIO, entity: Entity, suffix: str, write: Callable[[str], object]
+    text: TextIO, entity: Entity, suffix: str, write: Callable[[str], object], bad: Quarantine
 ) -> FileOutcome:
     getters = [(c.name, json_converter(c)) for c in entity.columns]
     rules = row_rules(entity)
-    quarantined: list[QuarantinedRow] = []
     out: list[str] = []
     rows_in = loaded = 0
     first_error: str | None = None
@@ -56,12 +82,12 @@ def _parse(
         except (ValueError, RecursionError) as exc:
             reason = _json_problem(exc)
             first_error = first_error or f"line {number}: {reason}"
-            quarantined.append(QuarantinedRow(number, None, reason, strip_newline(line)))
+            bad.add(number, None, reason, strip_newline(line))
             continue
         any_parsed = True
         if type(obj) is not dict:
             reason = f"not a JSON object (got {kind(obj)})"
-            quarantined.append(QuarantinedRow(number, None, reason, strip_newline(line)))
+            bad.add(number, None, reason, strip_newline(line))
             continue
         values: list[str] = []
         problems: list[Invalid] = []
@@ -78,9 +104,7 @@ def _parse(
                 problems.append(exc)
         if problems:
             reason = "; ".join(p.reason for p in problems)
-            quarantined.append(
-                QuarantinedRow(number, problems[0].column, reason, strip_newline(line))
-            )
+            bad.add(number, problems[0].column, reason, strip_newline(line), obj)
             continue
         values.append(str(number))
         out.append("\t".join(values) + suffix)
@@ -95,10 +119,9 @@ def _parse(
             "rejected",
             rows_in,
             0,
-            quarantined,
             error=f"not JSON Lines: no line is valid JSON (first error: {first_error})",
         )
-    return FileOutcome("loaded" if rows_in else "empty", rows_in, loaded, quarantined)
+    return FileOutcome("loaded" if rows_in else "empty", rows_in, loaded)
 
 
 def _json_problem(exc: Exception) -> str:

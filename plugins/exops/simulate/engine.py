@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from exops.ingest.clock import write_landing_clock
 from exops.simulate.accounts import Accounts
 from exops.simulate.activity import Activity
 from exops.simulate.campaigns import Campaigns
@@ -82,4 +83,7 @@ def simulate(
         w.flush(day)
         if progress is not None:
             progress(day + 1, days)
+    # the landing zone's own clock, the day after its last partition: `exops run` and the
+    # benchmark ingest with it, so simulated history is never held as future
+    write_landing_clock(Path(out), scenario.date_of(days - 1) + timedelta(days=1))
     return dict(ctx.writer.counts)

@@ -1,0 +1,72 @@
+"""The run's date, and how far ahead of it a partition may be dated.
+
+A partition dated later than the run's date plus ``EXOPS_MAX_FUTURE_DAYS`` (default 1) is
+held as future: not loaded, no effect on the as-of date, loaded by the first run on or after
+its day. The run's date is the ``today`` an entry point passes (``exops ingest --today``, the
+DAG's logical date), else ``EXOPS_TODAY``, else the clock (UTC).
+
+A landing zone written by ``exops simulate`` records its own clock, the day after its last
+partition, in :data:`LANDING_CLOCK` at its root: ``exops run`` and the benchmark use it when
+no date is given, so simulated history is never future. Ingestion itself never reads it (the
+landing zone is written by upstream systems, which must not move the run's date).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+LANDING_CLOCK = "_exops_clock"
+DEFAULT_MAX_FUTURE_DAYS = 1
+
+
+class ClockError(ValueError):
+    pass
+
+
+def run_date(today: date | None = None) -> date:
+    """``today``, else EXOPS_TODAY (YYYY-MM-DD), else the UTC clock's date."""
+    if today is not None:
+        return today
+    value = os.environ.get("EXOPS_TODAY", "").strip()
+    if value:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ClockError(f"EXOPS_TODAY={value!r} is not a date in YYYY-MM-DD form") from None
+    return datetime.now(UTC).date()
+
+
+def max_future_days() -> int:
+    """EXOPS_MAX_FUTURE_DAYS: how many days after the run's date a partition may be dated."""
+    value = os.environ.get("EXOPS_MAX_FUTURE_DAYS", "").strip()
+    if not value:
+        return DEFAULT_MAX_FUTURE_DAYS
+    try:
+        days = int(value)
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise ClockError(f"EXOPS_MAX_FUTURE_DAYS={value!r} is not a whole number of days >= 0")
+    return days
+
+
+def latest_allowed(today: date | None = None) -> date:
+    """The latest partition date a run for ``today`` loads."""
+    return run_date(today) + timedelta(days=max_future_days())
+
+
+def write_landing_clock(landing: Path, day: date) -> None:
+    (Path(landing) / LANDING_CLOCK).write_text(day.isoformat() + "\n")
+
+
+def read_landing_clock(landing: Path) -> date | None:
+    """The clock a simulated landing zone recorded (None when it has none)."""
+    path = Path(landing) / LANDING_CLOCK
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        return date.fromisoformat(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
