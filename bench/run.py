@@ -551,6 +551,7 @@ def save(results: dict, *, partial: bool = False) -> Path:
 def history_check(pair: tuple[Scale, Scale], reps: int) -> dict:
     """A day costs the same whatever the history: the same users, a history and twice that."""
     runs = []
+    environ = dict(os.environ)
     for scale in pair:
         bench = Bench(scale, reps, 1, day_only=True)
         try:
@@ -558,6 +559,9 @@ def history_check(pair: tuple[Scale, Scale], reps: int) -> dict:
         finally:
             if hasattr(bench, "dbname"):  # up to tens of GB, not needed later
                 drop_database(bench.server_url, bench.dbname)
+            # a run points EXOPS_WAREHOUSE_URL and EXOPS_VAR_DIR at its own database
+            os.environ.clear()
+            os.environ.update(environ)
         say(f"  {scale.name}: incremental_day_s {runs[-1]['incremental_day_s']:.1f}")
     short, long = runs
     out = {
