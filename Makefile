@@ -67,7 +67,7 @@ format: install ## ruff format and autofix
 
 .PHONY: bench
 bench: SCALE ?= small
-bench: install ## benchmark harness (SCALE=small|large), prints figures, writes bench/results/
+bench: install ## benchmark harness (SCALE=small|large|history), prints figures and targets, writes bench/results/
 	$(VENV)/bin/python bench/run.py --scale $(SCALE)
 
 stop: ## stop the embedded PostgreSQL

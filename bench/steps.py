@@ -59,7 +59,49 @@ def to_sql_step(landing: Path, rows: int) -> dict:
     return {"seconds": seconds, "rows": len(sample)}
 
 
-def build_step(full_refresh: bool) -> dict:
+# The pinned floor of the full build: one pass over the raw trades, both sides (a self-trade
+# counts for maker and taker), per user, product and UTC day. Not the marts' logic; the
+# least any build of per-user daily trading figures has to do with the same rows.
+FLOOR_SQL = """
+create unlogged table public.bench_floor as
+with sides as (
+    select taker_user_id as user_id, product_id, executed_at, quote_amount, taker_fee as fee
+    from raw.exchange_trades
+    union all
+    select maker_user_id as user_id, product_id, executed_at, quote_amount, maker_fee as fee
+    from raw.exchange_trades
+)
+select
+    user_id,
+    product_id,
+    (executed_at at time zone 'UTC')::date as trade_date,
+    count(*) as trades,
+    sum(quote_amount) as quote_amount,
+    sum(fee) as fees
+from sides
+group by user_id, product_id, (executed_at at time zone 'UTC')::date
+"""
+
+
+def floor_step() -> dict:
+    """The floor query, timed, in a session set up as dbt's are (jit off, the same work_mem)."""
+    import psycopg
+
+    from exops import warehouse
+    from exops.transform import session_options
+
+    options = session_options()
+    with psycopg.connect(warehouse.warehouse_url(), autocommit=True, options=options) as conn:
+        conn.execute("drop table if exists public.bench_floor")
+        started = time.perf_counter()
+        conn.execute(FLOOR_SQL)
+        seconds = time.perf_counter() - started
+        rows = conn.execute("select count(*) from public.bench_floor").fetchone()[0]
+        conn.execute("drop table public.bench_floor")
+    return {"seconds": seconds, "rows": rows, "session_options": options}
+
+
+def build_step(full_refresh: bool, label: str | None) -> dict:
     from exops.transform import build, dbt_var_dir
 
     result = build(full_refresh=full_refresh)
@@ -67,7 +109,7 @@ def build_step(full_refresh: bool) -> dict:
         raise SystemExit(result.summary())
     # keep per-model timings: the next build overwrites target/run_results.json
     results = dbt_var_dir() / "target" / "run_results.json"
-    kind = "full" if full_refresh else "incremental"
+    kind = label or ("full" if full_refresh else "incremental")
     if results.exists():
         shutil.copyfile(results, dbt_var_dir() / f"run_results-{kind}.json")
     return {
@@ -124,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rows", type=int, default=200_000)
     p = sub.add_parser("build")
     p.add_argument("--full-refresh", action="store_true")
+    p.add_argument("--label", help="keep run_results.json as run_results-<label>.json")
+    sub.add_parser("floor")
     for name in ("validate", "publish"):
         p = sub.add_parser(name)
         p.add_argument("--as-of", type=date.fromisoformat, required=True)
@@ -136,7 +180,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.step == "to_sql":
         out = to_sql_step(args.landing, args.rows)
     elif args.step == "build":
-        out = build_step(args.full_refresh)
+        out = build_step(args.full_refresh, args.label)
+    elif args.step == "floor":
+        out = floor_step()
     elif args.step == "validate":
         out = validate_step(args.as_of)
     elif args.step == "publish":
