@@ -12,8 +12,8 @@ event, a user's new country (campaign controls); then re-deliveries of old parti
 duplicate of a trade in an earlier partition (it loses to the later one), a changed price,
 a balance crossing the high-net-worth line; then the trade's later partition without it
 (the earlier version wins again, read back from raw); a users partition without a user's
-latest version; then the last day. One change per step, so that each rule
-alone has to bring its old days up to date.
+latest version; a trades partition unloaded (``exops unload``); then the last days. One
+change per step, so that each rule alone has to bring its old days up to date.
 
 After each step every mart and incremental table is snapshotted and a full refresh on one
 dbt thread must reproduce them row for row; the next step goes on from there, so no later
@@ -34,6 +34,7 @@ import pytest
 
 from exops import transform
 from exops.ingest import ingest
+from exops.ingest.unload import unload
 from exops.simulate import simulate
 
 from edge_cases import csv_rows, jsonl_rows
@@ -328,6 +329,7 @@ STEPS = (
     "old partitions re-delivered",
     "winner removed by a re-delivery",
     "users partition re-delivered",
+    "trades partition unloaded",
     "last days",
 )
 
@@ -338,13 +340,14 @@ def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     simulate(landing, USERS, DAYS, START, SEED)
     facts: dict = {"diffs": {}}
 
-    def load_and_build(dt_to: date) -> None:
-        report = ingest(landing, url=warehouse_url, dt_to=dt_to)
-        assert not [p for p in report.partitions if p.action == "failed"]
+    def load_and_build(dt_to: date | None) -> None:
+        if dt_to is not None:
+            report = ingest(landing, url=warehouse_url, dt_to=dt_to)
+            assert not [p for p in report.partitions if p.action == "failed"]
         result = transform.build(warehouse_url, threads=4)
         assert result.success, result.summary()
 
-    def step(name: str, dt_to: date) -> None:
+    def step(name: str, dt_to: date | None) -> None:
         # after each change, what the incremental build made must equal a full rebuild; the
         # next step goes on from that state, so no step can mend an earlier one's miss
         load_and_build(dt_to)
@@ -384,6 +387,10 @@ def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     step("winner removed by a re-delivery", day(29))
     redeliver_users_without_latest(landing, day(25))
     step("users partition re-delivered", day(29))
+    # an unload takes a partition's rows away without a delivery: built without ingesting
+    # (the files are still in the landing zone; the next step loads them again)
+    unload("exchange", "trades", day(20), url=warehouse_url)
+    step("trades partition unloaded", None)
     step("last days", day(DAYS))
     return facts
 
@@ -455,6 +462,7 @@ def test_each_change_rebuilt_from_its_day(history: dict) -> None:
     assert windows["moved trade"][:2] == (False, day(4))
     assert windows["late trade"][:2] == (False, day(15))
     assert windows["users partition re-delivered"][0] is True
+    assert windows["trades partition unloaded"][:2] == (False, day(20) - timedelta(days=3))
 
 
 def test_a_build_with_nothing_new_runs_no_dbt(db: psycopg.Connection, warehouse_url: str) -> None:

@@ -11,8 +11,8 @@ raw rows loaded since, with the last successful build's ceiling, and decides:
   product's quote asset or product line changed);
 - ``start``: otherwise the first day every day model rebuilds from (through the as-of date,
   since rolling windows carry forward), the least of
-  * the earliest ``dt`` of partitions loaded or re-delivered since, minus the late-arrival
-    allowance (a record may be that much older than its partition; SOURCES.md);
+  * the earliest ``dt`` of partitions loaded, re-delivered or unloaded (``exops unload``)
+    since, minus the late-arrival allowance (a record may be that much older than its partition; SOURCES.md);
   * the earliest own date of any version, new or older, of the keys delivered since, for the
     dated entities the day models read (a record older than the rule allows; a trade re-sent
     with another ``executed_at`` leaves its old day);
@@ -197,7 +197,11 @@ def compute(
         raise RuntimeError(
             "nothing has been loaded into this warehouse yet: run exops ingest first"
         )
-    ceiling = conn.execute("select coalesce(max(load_id), 0) from audit.partitions").fetchone()[0]
+    # load ids and unload ids come from one sequence: the ceiling covers both
+    ceiling = conn.execute(
+        "select greatest((select max(load_id) from audit.partitions),"
+        " (select max(superseded_by) from audit.loads), 0)"
+    ).fetchone()[0]
     as_of = conn.execute("select max(partition_date) from audit.partitions").fetchone()[0]
     last = conn.execute(
         "select ceiling_load_id, code_hash from transform.builds"
@@ -238,8 +242,8 @@ def compute(
         (s, e, d)
         for s, e, d in conn.execute(
             "select distinct source, entity, partition_date from audit.loads"
-            " where load_id <= %s and superseded_by is not null and superseded_by > %s",
-            (since, since),
+            " where load_id <= %s and superseded_by > %s and superseded_by <= %s",
+            (since, since, ceiling),
         ).fetchall()
     }
     if not partitions and not redelivered and window.start is None:
