@@ -26,7 +26,9 @@ LATE = 3  # vars.late_arrival_days of dbt_project.yml
 
 EXCHANGE = "exchange_daily_kpis"
 EXCHANGE_TRADES = "trade_count, volume_usd, fees_usd, traders = the day's priced trades"
-PRODUCT_TRADES = "trade_count, volume_usd, fees_usd, traders = the product's priced trades of the day"
+PRODUCT_TRADES = (
+    "trade_count, volume_usd, fees_usd, traders = the product's priced trades of the day"
+)
 PRODUCT_SUMS = "trade_count, volume_usd, fees_usd summed over products = exchange_daily_kpis"
 FUNNEL = "registered_users = staged users per registration date and channel"
 REGISTRATIONS = "registrations = acquisition_funnel registered_users over channels"
@@ -95,8 +97,10 @@ def test_first_validation_checks_all_history_and_passes(built: dict) -> None:
         ("user_tier_daily", TIERS),
         ("raw_loads", "rows in raw = rows_loaded of the partition's current load"),
         ("feedback_daily", "tickets = staged tickets per creation date, category and channel"),
-        ("channel_performance", "spend_usd, registered_users = staged spend and users per month"
-         " and channel"),
+        (
+            "channel_performance",
+            "spend_usd, registered_users = staged spend and users per month and channel",
+        ),
     } <= names
     # structural checks are dbt data tests now, not GX expectations
     assert not [n for n in names if n[1].startswith("key (") or " not null" in n[1]]

@@ -73,7 +73,13 @@ def reconciliation(
     if actual is None:
         actual = f"select {columns} from {{batch}} as mart where {window}"
     shown = ", ".join(
-        [*keys, *(f"actual.{c} as mart_{c}, expected.{c} as expected_{c}" for c in compare)]
+        [
+            *keys,
+            *(
+                f"actual.{c} as mart_{c}, coalesce(expected.{c}, 0) as expected_{c}"
+                for c in compare
+            ),
+        ]
     )
     differs = " or ".join(
         f"coalesce(abs(actual.{c} - coalesce(expected.{c}, 0)) > {tolerance}, true)"
@@ -94,10 +100,8 @@ def day_over_day(
     """Where no reconciliation can exist, a bound on the change: ``column`` on a day lies
     within [previous day / factor, previous day x factor] (a previous 0 is not compared)."""
     inner = f"{date_column} <= date '{scope.as_of.isoformat()}'"
-    checked = "true"
-    if scope.since is not None:
-        inner += f" and {date_column} >= date '{(scope.since - timedelta(days=1)).isoformat()}'"
-        checked = f"{date_column} >= date '{scope.since.isoformat()}'"
+    inner += f" and {date_column} >= date '{(scope.start - timedelta(days=1)).isoformat()}'"
+    checked = f"{date_column} >= date '{scope.start.isoformat()}'"
     return rows_rule(
         f"{column} within x{factor:g} of the previous day",
         f"select {date_column}, {column}, previous_{column} from ("
@@ -128,9 +132,7 @@ def mart_suite(m: Mart, scope: Scope, rows_per_day: int | None = None) -> SuiteS
             )
         )
     if m.dense_daily:
-        first = f"(select min({d}) from {{batch}})"
-        if scope.since is not None:
-            first = f"greatest({first}, date '{scope.since.isoformat()}')"
+        first = f"greatest((select min({d}) from {{batch}}), date '{scope.start.isoformat()}')"
         e.append(
             rows_rule(
                 f"every day up to {as_of} has rows",

@@ -20,9 +20,11 @@ from exops.settings import dbt_project_dir
 
 @dataclass(frozen=True)
 class Scope:
-    """The days a run checks: ``since``..``as_of`` (``since`` None: all history)."""
+    """The days a run checks: ``since``..``as_of``, or (``since`` None) every day the marts
+    cover, from the first day with data (the earliest partition loaded) to ``as_of``."""
 
     as_of: date
+    first_day: date
     since: date | None = None
     load_id_ceiling: int | None = None  # the greatest load_id the run covers
 
@@ -30,21 +32,22 @@ class Scope:
     def full(self) -> bool:
         return self.since is None
 
+    @property
+    def start(self) -> date:
+        return self.first_day if self.since is None else max(self.since, self.first_day)
+
     def days(self, column: str) -> str:
         """SQL condition: ``column`` (a date) is a day this run checks."""
-        upper = f"{column} <= date '{self.as_of.isoformat()}'"
-        if self.since is None:
-            return upper
-        return f"{column} >= date '{self.since.isoformat()}' and {upper}"
+        return (
+            f"{column} >= date '{self.start.isoformat()}'"
+            f" and {column} <= date '{self.as_of.isoformat()}'"
+        )
 
     def periods(self, column: str, unit: str) -> str:
         """SQL condition: the ``unit`` ('week', 'month') starting on ``column`` holds a day
         this run checks."""
-        upper = f"{column} <= date '{self.as_of.isoformat()}'"
-        if self.since is None:
-            return upper
-        first = f"date_trunc('{unit}', date '{self.since.isoformat()}')::date"
-        return f"{column} >= {first} and {upper}"
+        first = f"date_trunc('{unit}', date '{self.start.isoformat()}')::date"
+        return f"{column} >= {first} and {column} <= date '{self.as_of.isoformat()}'"
 
     def describe(self) -> str:
         if self.since is None:
@@ -67,20 +70,22 @@ def resolve_scope(conn: psycopg.Connection, as_of: date, full: bool = False) -> 
     """The window of a run for ``as_of``: everything when ``full`` or when no earlier run
     passed, else the days of the partitions loaded since that run, widened for late records.
     """
-    ceiling = conn.execute("select max(load_id) from audit.partitions").fetchone()[0]
+    first_day, ceiling = conn.execute(
+        "select min(partition_date), max(load_id) from audit.partitions"
+    ).fetchone()
     if full:
-        return Scope(as_of, None, ceiling)
+        return Scope(as_of, first_day, None, ceiling)
     previous = conn.execute(
         "select load_id_ceiling from audit.validation_runs"
         " where passed and load_id_ceiling is not null"
         " order by finished_at desc limit 1"
     ).fetchone()
     if previous is None:
-        return Scope(as_of, None, ceiling)
+        return Scope(as_of, first_day, None, ceiling)
     first_new = conn.execute(
         "select min(partition_date) from audit.partitions where load_id > %s", (previous[0],)
     ).fetchone()[0]
     late = timedelta(days=late_arrival_days())
     # nothing new loaded: the as-of date's own late window is still checked
     since = as_of - late if first_new is None else min(first_new, as_of) - late
-    return Scope(as_of, since, ceiling)
+    return Scope(as_of, first_day, since, ceiling)
