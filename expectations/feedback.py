@@ -1,28 +1,47 @@
-"""feedback_daily and nps_weekly."""
+"""feedback_daily and nps_weekly against the staged tickets and survey responses."""
 
 from exops.contract import TICKET_CATEGORIES, TICKET_CHANNELS
-from exops.quality.builders import mart_suite, rows_rule
+from exops.quality import reference
+from exops.quality.builders import mart_suite, reconciliation, rows_rule
 from exops.quality.catalogue import mart
 
 
-def suites(as_of, tables):
+def suites(scope, tables):
     daily = mart_suite(
-        mart("feedback_daily"), as_of, rows_per_day=len(TICKET_CATEGORIES) * len(TICKET_CHANNELS)
+        mart("feedback_daily"), scope, rows_per_day=len(TICKET_CATEGORIES) * len(TICKET_CHANNELS)
     )
-    daily.expectations.append(
+    daily.requires = {reference.TICKETS}
+    within = scope.days("created_date")
+    daily.expectations += [
+        reconciliation(
+            "tickets = staged tickets per creation date, category and channel",
+            ("created_date", "category", "channel"),
+            reference.tickets(scope),
+            {"tickets": 0},
+            within,
+        ),
         rows_rule(
             "resolved tickets never exceed tickets",
             "select created_date, category, channel from {batch}"
-            " where resolved_tickets > tickets or resolved_within_24h > resolved_tickets"
-            " order by 1, 2, 3",
-        )
-    )
-    nps = mart_suite(mart("nps_weekly"), as_of)
-    nps.expectations.append(
+            " where (resolved_tickets > tickets or resolved_within_24h > resolved_tickets)"
+            f" and {within} order by 1, 2, 3",
+        ),
+    ]
+    nps = mart_suite(mart("nps_weekly"), scope)
+    nps.requires = {reference.SURVEY_RESPONSES}
+    weeks = scope.periods("week_start", "week")
+    nps.expectations += [
+        reconciliation(
+            "responses, promoters, passives, detractors = staged NPS responses per week and line",
+            ("week_start", "product_line"),
+            reference.nps_responses(scope),
+            {"responses": 0, "promoters": 0, "passives": 0, "detractors": 0},
+            weeks,
+        ),
         rows_rule(
             "promoters + passives + detractors = responses",
             "select week_start, product_line from {batch}"
-            " where promoters + passives + detractors <> responses order by 1, 2",
-        )
-    )
+            f" where promoters + passives + detractors <> responses and {weeks} order by 1, 2",
+        ),
+    ]
     return [daily, nps]

@@ -1,52 +1,58 @@
 """user_tier_daily, user_tier_transitions, retention_cohorts, dormant_recall_targets."""
 
 from exops.contract import TIERS
-from exops.quality.builders import CRITICAL, in_set, mart_suite, rows_rule
+from exops.quality import reference
+from exops.quality.builders import mart_suite, reconciliation, rows_rule
 from exops.quality.catalogue import mart
 
-# latest state of each user (the change feed's greatest updated_at wins)
-LATEST_USERS = """
-    select distinct on (user_id) user_id, (registered_at at time zone 'UTC')::date as reg
-      from raw.crm_users
-     order by user_id, updated_at desc, _dt desc, _file desc, _line desc
-"""
 
-
-def suites(as_of, tables):
-    tiers = mart_suite(mart("user_tier_daily"), as_of, rows_per_day=len(TIERS))
-    tiers.expectations.append(in_set("tier", TIERS))
-    if "raw.crm_users" in tables:
-        tiers.expectations.append(
-            rows_rule(
-                "tiers cover every registered user each day",
-                f"with users as ({LATEST_USERS}), "
-                "registered as (select reg, count(*) as n from users group by 1), "
-                "tiered as (select activity_date, sum(users) as tiered_users from {batch}"
-                " group by 1) "
-                "select t.activity_date, t.tiered_users, "
-                "coalesce((select sum(n) from registered r where r.reg <= t.activity_date), 0)"
-                " as registered_users from tiered t "
-                "where t.tiered_users <> coalesce((select sum(n) from registered r"
-                " where r.reg <= t.activity_date), 0) order by 1",
-                CRITICAL,
-            )
+def suites(scope, tables):
+    tiers = mart_suite(mart("user_tier_daily"), scope, rows_per_day=len(TIERS))
+    tiers.requires = {reference.USERS}
+    within = scope.days("activity_date")
+    tiers.expectations.append(
+        reconciliation(
+            "tiers cover every registered user each day",
+            ("activity_date",),
+            reference.registered_by_day(
+                f"select distinct activity_date from {{batch}} as spine where {within}"
+            ),
+            {"users": 0},
+            within,
+            actual=f"select activity_date, sum(users) as users from {{batch}} as mart"
+            f" where {within} group by 1",
         )
-    transitions = mart_suite(mart("user_tier_transitions"), as_of)
+    )
+    transitions = mart_suite(mart("user_tier_transitions"), scope)
     transitions.expectations.append(
         rows_rule(
             "from_tier differs from to_tier",
-            "select activity_date, from_tier, to_tier from {batch} where from_tier = to_tier",
+            "select activity_date, from_tier, to_tier from {batch}"
+            f" where from_tier = to_tier and {within}",
         )
     )
-    retention = mart_suite(mart("retention_cohorts"), as_of)
+    retention = mart_suite(mart("retention_cohorts"), scope)
     retention.expectations.append(
         rows_rule(
             "retained users never exceed the cohort; weeks end by the as-of date",
             "select cohort_week, acquisition_channel, week_number from {batch}"
-            " where retained_users > cohort_users or week_number not between 0 and 12"
-            f" or cohort_week + 7 * week_number + 6 > date '{as_of.isoformat()}'"
+            " where retained_users > cohort_users"
+            f" or cohort_week + 7 * week_number + 6 > date '{scope.as_of.isoformat()}'"
             " order by 1, 2, 3",
         )
     )
-    dormant = mart_suite(mart("dormant_recall_targets"), as_of)
+    dormant = mart_suite(mart("dormant_recall_targets"), scope)
+    dormant.requires = {"marts.user_tier_daily"}
+    latest = "(select max(activity_date) from marts.user_tier_daily)"
+    dormant.expectations.append(
+        reconciliation(
+            "one target per user dormant on the latest day of user_tier_daily",
+            ("tier",),
+            f"select tier, users from marts.user_tier_daily where tier = 'dormant'"
+            f" and activity_date = {latest}",
+            {"users": 0},
+            "true",
+            actual="select 'dormant' as tier, count(*) as users from {batch} as mart",
+        )
+    )
     return [tiers, transitions, retention, dormant]

@@ -294,13 +294,22 @@ def _headline_lines(h: dict) -> list[str]:
 
 @main.command()
 @click.option("--as-of", "as_of", callback=_parse_date, help="Date to validate [default: latest].")
-def validate(as_of: date | None) -> None:
-    """Run the Great Expectations suites; exit 1 if a critical expectation fails."""
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Audit all history [default: only the days loaded since the last passing run].",
+)
+def validate(as_of: date | None, full: bool) -> None:
+    """Run the Great Expectations suites; exit 1 if a critical expectation fails.
+
+    A daily run reconciles the days its new loads can change (their partitions, widened by
+    the late-arrival window); --full reconciles every day.
+    """
     from exops.quality import QualityGateFailed
     from exops.quality import validate as run_validation
 
     try:
-        result = run_validation(as_of=as_of)
+        result = run_validation(as_of=as_of, full=full)
     except QualityGateFailed as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

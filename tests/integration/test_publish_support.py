@@ -2,7 +2,9 @@
 tables, load audit and marts follow the contract, plus helpers to read the mail sink.
 
 The marts are written directly with the KPIS.md columns so that every number a test checks
-is known; their shapes match what dbt builds (dense days, four tiers, seven channels).
+is known; their shapes match what dbt builds (dense days, four tiers, seven channels), and
+so do their numbers: the staged and priced relations the quality gate reconciles them with
+(``staging.stg_*``, ``intermediate.int_trades_priced``) are written to agree with them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from decimal import Decimal
 from email.message import Message
 from email.policy import default as default_policy
 from pathlib import Path
@@ -24,8 +27,8 @@ from exops.ingest.audit import ensure_raw_tables
 AS_OF = date(2026, 9, 30)
 FIRST = date(2026, 9, 1)
 EVIL_PRODUCT = "<script>alert(1)</script>"
-USER_EMAILS = [f"person{i}@example.com" for i in range(12)]
-USER_PHONES = [f"+44 20 7946 {1000 + i}" for i in range(12)]
+USER_EMAILS = [f"person{i}@example.com" for i in range(13)]
+USER_PHONES = [f"+44 20 7946 {1000 + i}" for i in range(13)]
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 PHONE_RE = re.compile(r"\+\d{1,3}[ \d]{8,}")
 
@@ -88,7 +91,8 @@ def exchange_row(d: date) -> tuple:
     last = d == AS_OF
     volume = 400_000 if last else 1_000_000 + (d.day % 3) * 10_000
     traders = 40 if last else 100 + d.day % 2
-    return (d, 90, volume, 950.5, traders, 120, 300, 600, 0.2, 1, 3, 50_000, 30_000)
+    registrations = {date(2026, 9, 2): 1, date(2026, 9, 3): 1}.get(d, 0)  # u_000010, u_000011
+    return (d, 90, volume, 950.5, traders, 120, 300, 600, 0.2, registrations, 3, 50_000, 30_000)
 
 
 def build_sample(url: str) -> None:
@@ -96,12 +100,15 @@ def build_sample(url: str) -> None:
         ensure_raw_tables(conn)
         conn.execute(MART_DDL)
         _raw(conn)
+        _staged(conn)
         _marts(conn)
 
 
 def _raw(conn: psycopg.Connection) -> None:
-    for i in range(12):
+    # u_000012 registered long before the first day with data: dormant throughout
+    for i in range(13):
         reg = f"2026-08-{20 + i:02d}T10:00:00Z" if i < 10 else f"2026-09-{i - 8:02d}T10:00:00Z"
+        reg = "2026-07-01T10:00:00Z" if i == 12 else reg
         conn.execute(
             "insert into raw.crm_users (user_id, registered_at, country, acquisition_channel,"
             " referrer_user_id, kyc_level, email, phone, device_id, signup_ip, updated_at,"
@@ -115,7 +122,7 @@ def _raw(conn: psycopg.Connection) -> None:
                 f"dev-{i}",
                 f"10.0.0.{i}",
                 reg,
-                reg[:10],
+                max(FIRST, date.fromisoformat(reg[:10])),
                 i + 1,
             ),
         )
@@ -135,25 +142,103 @@ def _raw(conn: psycopg.Connection) -> None:
             " 'buy', 'u_000001', 'u_000002', -0.6, 1.2, 4, %s, 't.csv', %s)",
             (f"T-{n}", f"2026-09-{10 + n}T12:00:00Z", f"2026-09-{10 + n}", n + 1),
         )
-    loads = [
-        (1, "crm", "users", 12),
-        (2, "exchange", "products", 1),
-        (3, "exchange", "asset_prices", len(_days())),
-        (4, "exchange", "trades", 5),
-    ]
-    for load_id, source, entity, rows in loads:
+    # the load audit of exactly these rows: one file per partition
+    for source, entity in (
+        ("crm", "users"),
+        ("exchange", "products"),
+        ("exchange", "asset_prices"),
+        ("exchange", "trades"),
+    ):
         conn.execute(
-            "insert into audit.loads (load_id, source, entity, partition_date, file_path,"
-            " sha256, file_bytes, rows_in_file, rows_loaded, rows_quarantined, status)"
-            " values (%s, %s, %s, %s, %s, 'x', 100, %s, %s, 0, 'loaded')",
-            (load_id, source, entity, AS_OF, f"{entity}.file", rows, rows),
+            f"""
+            insert into audit.loads (load_id, source, entity, partition_date, file_path, sha256,
+              file_bytes, rows_in_file, rows_loaded, rows_quarantined, status)
+            select _load_id, %(source)s, %(entity)s, _dt,
+                   %(entity)s || '/dt=' || _dt || '/part.file', 'x', 100, count(*), count(*), 0,
+                   'loaded'
+              from raw.{source}_{entity} group by _load_id, _dt
+            """,
+            {"source": source, "entity": entity},
         )
-        conn.execute(
-            "insert into audit.partitions (source, entity, partition_date, fingerprint,"
-            " load_id, files, files_rejected, rows_loaded, rows_quarantined, loaded_at,"
-            " first_loaded_at, loads) values (%s, %s, %s, 'f', %s, 1, 0, %s, 0, now(),"
-            " now(), 1)",
-            (source, entity, AS_OF, load_id, rows),
+    # every entity is delivered up to the as-of date: empty deliveries where nothing happened
+    conn.execute(
+        "insert into audit.loads (load_id, source, entity, partition_date, file_path, sha256,"
+        " file_bytes, rows_in_file, rows_loaded, rows_quarantined, status) values"
+        " (90, 'crm', 'users', %(d)s, 'users/empty', 'x', 0, 0, 0, 0, 'empty'),"
+        " (91, 'exchange', 'trades', %(d)s, 'trades/empty', 'x', 0, 0, 0, 0, 'empty')",
+        {"d": AS_OF},
+    )
+    conn.execute(
+        "insert into audit.partitions (source, entity, partition_date, fingerprint, load_id,"
+        " files, files_rejected, rows_loaded, rows_quarantined, loaded_at, first_loaded_at,"
+        " loads) select source, entity, partition_date, 'f', load_id, 1, 0, rows_loaded, 0,"
+        " now(), now(), 1 from audit.loads"
+    )
+
+
+def _trades_of(d: date) -> list[tuple]:
+    """The 90 priced trades of ``d`` adding up to its exchange row: volume, fees, traders;
+    on the as-of date u_000001 and u_000002 each self-trade 6,000 USD (the risk alerts)."""
+    _, count, volume, fees, traders = exchange_row(d)[:5]
+    if d == AS_OF:
+        pairs = [("u_000001", "u_000001"), ("u_000002", "u_000002")]
+        pool = traders - 2  # the others trade in a ring
+        pairs += [(f"x_{k % pool}", f"x_{(k + 1) % pool}") for k in range(count - 2)]
+        fixed = [Decimal(6000), Decimal(6000)]
+    else:
+        pairs = [(f"x_{k}", f"y_{k % (traders - count)}") for k in range(count)]
+        fixed = []
+    rest = count - len(fixed)
+    each = (Decimal(volume) - sum(fixed)) / rest
+    volumes = fixed + [each.quantize(Decimal("0.01"))] * (rest - 1)
+    volumes.append(Decimal(volume) - sum(volumes))
+    fee = (Decimal(str(fees)) / count).quantize(Decimal("0.0001"))
+    fee_list = [fee] * (count - 1) + [Decimal(str(fees)) - fee * (count - 1)]
+    return [
+        (f"S-{d}-{k}", "BTC-USDT", d, maker, taker, maker == taker, volumes[k], fee_list[k])
+        for k, (maker, taker) in enumerate(pairs)
+    ]
+
+
+def _staged(conn: psycopg.Connection) -> None:
+    """What dbt would stage and price from the sources behind the sample marts."""
+    conn.execute(
+        """
+        create schema if not exists staging;
+        create schema if not exists intermediate;
+        create view staging.stg_crm__users as
+          select distinct on (user_id) user_id, registered_at,
+                 (registered_at at time zone 'UTC')::date as registered_date,
+                 acquisition_channel
+            from raw.crm_users order by user_id, updated_at desc, _dt desc, _line desc;
+        create table intermediate.int_trades_priced (trade_id text, product_id text,
+          executed_date date, maker_user_id text, taker_user_id text, is_self_trade boolean,
+          volume_usd numeric, fees_usd numeric);
+        create table staging.stg_feedback__tickets as
+          select 'K-' || d::date || '-' || cat || '-' || ch as ticket_id, d::date as created_date,
+                 cat as category, ch as channel
+            from generate_series(date '2026-09-01', date '2026-09-30', interval '1 day') d,
+                 unnest(array['deposit_withdrawal', 'trading', 'kyc', 'fees', 'app_bug',
+                              'campaign', 'account_security', 'other']) cat,
+                 unnest(array['chat', 'email', 'community', 'phone']) ch;
+        create table staging.stg_feedback__survey_responses as
+          select 'R-' || w || '-' || n as response_id, 'nps' as survey,
+                 null::text as product_line, w + n % 3 as submitted_date,
+                 case when n < p then 9 when n < 100 - dt then 7 else 3 end as score
+            from (values (date '2026-09-21', 50, 10), (date '2026-09-28', 30, 20))
+                   as weeks (w, p, dt),
+                 generate_series(0, 99) as n;
+        create table staging.stg_crm__marketing_spend as
+          select date '2026-09-15' as spend_date, c as acquisition_channel,
+                 1000::numeric as spend_usd
+            from unnest(array['organic', 'paid_search', 'paid_social', 'affiliate', 'referral',
+                              'app_store', 'kol']) c;
+        """
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into intermediate.int_trades_priced values (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [t for d in _days() for t in _trades_of(d)],
         )
 
 
@@ -167,8 +252,8 @@ def _marts(conn: psycopg.Connection) -> None:
         )
         ins(
             "insert into marts.product_daily_kpis values ('BTC-USDT', 'spot', %s,"
-            " 'daily_operations', 90, %s, 950.5, 30, 1, 0, 0, 0)",
-            (d, exchange_row(d)[2]),
+            " 'daily_operations', 90, %s, 950.5, %s, 1, 0, 0, 0)",
+            (d, exchange_row(d)[2], exchange_row(d)[4]),
         )
     ins(
         "insert into marts.product_daily_kpis values (%s, 'spot', %s, 'cold_start', 0, 0, 0,"
@@ -181,16 +266,20 @@ def _marts(conn: psycopg.Connection) -> None:
         " (%s, 'spot', 'cold_start', %s, %s, 1, 0, 0, 0, 0, 0, true)",
         (FIRST, AS_OF, EVIL_PRODUCT, AS_OF, AS_OF),
     )
-    # every registered user in exactly one tier each day: at most 3 'active', the rest 'new'
+    # every registered user in exactly one tier each day: those registered before August
+    # 'dormant', then at most 3 'active', the rest 'new'
     ins(
         """
         insert into marts.user_tier_daily
         select d::date, t,
-               case t when 'active' then least(3, n) when 'new' then n - least(3, n) else 0 end,
+               case t when 'dormant' then old when 'active' then least(3, n - old)
+                      when 'new' then n - old - least(3, n - old) else 0 end,
                0, 0, 0, 0
           from generate_series(%s::date, %s::date, interval '1 day') d
-          cross join lateral (select count(*) as n from raw.crm_users
-                               where (registered_at at time zone 'UTC')::date <= d::date) c
+          cross join lateral (select count(*) as n,
+                                     count(*) filter (where registered_date < '2026-08-01') as old
+                                from staging.stg_crm__users
+                               where registered_date <= d::date) c
           cross join unnest(array['new', 'active', 'high_net_worth', 'dormant']) t
         """,
         (FIRST, AS_OF),
@@ -205,20 +294,23 @@ def _marts(conn: psycopg.Connection) -> None:
             " (%s, 'all', 1, 10, %s, %s)",
             (week, week, int(rate * 10), rate),
         )
+    # the two September registrations (organic) and nobody reaching a funnel step
     ins(
         """
         insert into marts.acquisition_funnel
-        select d::date, c, 2, 2, 1, 1, 1, 0.5, 0.5, 12.5, d::date <= %s::date - 7
-          from generate_series(%s::date, %s::date, interval '1 day') d, unnest(%s::text[]) c
+        select d::date, c, n, 0, 0, 0, null, null, null, null, d::date <= %s::date - 7
+          from generate_series(%s::date, %s::date, interval '1 day') d, unnest(%s::text[]) c,
+               lateral (select count(*) as n from staging.stg_crm__users u
+                         where u.registered_date = d::date and u.acquisition_channel = c) r
         """,
         (AS_OF, FIRST, AS_OF, CHANNELS),
     )
     ins(
-        "insert into marts.channel_performance select '2026-09-01', c, 1000, 60, 20, 50"
-        " from unnest(%s::text[]) c",
+        "insert into marts.channel_performance select '2026-09-01', c,"
+        " 1000, case c when 'organic' then 2 else 0 end, 20, 50 from unnest(%s::text[]) c",
         (CHANNELS,),
     )
-    ins("insert into marts.cohort_ltv values ('2026-09-01', 'organic', 0, 10, 25, 2.5, false)")
+    ins("insert into marts.cohort_ltv values ('2026-09-01', 'organic', 0, 2, 25, 12.5, false)")
     ins(
         "insert into marts.campaign_performance values"
         " ('C1', 'fee_discount', 'spot', '2026-09-10', %s, true, 40, 400, 1, 2, 1, 1, 500,"
@@ -252,8 +344,8 @@ def _marts(conn: psycopg.Connection) -> None:
         (AS_OF, AS_OF, AS_OF),
     )
     ins(
-        "insert into marts.dormant_recall_targets values ('u_000009', 'organic', 'GB',"
-        " '2026-08-29', null, null, 0, 0, 0)"
+        "insert into marts.dormant_recall_targets values ('u_000012', 'organic', 'GB',"
+        " '2026-07-01', null, null, 0, 0, 0)"
     )
 
 

@@ -1,5 +1,6 @@
-"""The quality gate on a real warehouse: a clean sample passes; a broken mart blocks
-publishing and sends data engineers exactly one data-quality email, however often it runs."""
+"""The quality gate on a real warehouse: a clean sample passes; a wrong number in a mart
+blocks publishing and sends data engineers exactly one data-quality email, however often it
+runs. (tests/integration/test_quality_reconcile.py: the same on marts dbt built.)"""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from test_publish_support import AS_OF, build_sample, mail_environment, read_mai
 
 from exops.publish import PublishRefused, publish
 from exops.quality import QualityGateFailed, validate
+
+EXCHANGE_TRADES = "trade_count, volume_usd, fees_usd, traders = the day's priced trades"
+PRODUCT_SUMS = "trade_count, volume_usd, fees_usd summed over products = exchange_daily_kpis"
+FUNNEL = "registered_users = staged users per registration date and channel"
+REGISTRATIONS = "registrations = acquisition_funnel registered_users over channels"
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +37,23 @@ def test_clean_sample_passes_and_is_recorded(env):
     suites = {r.suite for r in result.results}
     assert {"exchange_daily_kpis", "user_tier_daily", "raw_loads", "raw_trades"} <= suites
     names = {(r.suite, r.expectation) for r in result.results}
-    assert ("exchange_daily_kpis", "key (activity_date) unique") in names
+    assert ("exchange_daily_kpis", EXCHANGE_TRADES) in names
+    assert ("acquisition_funnel", FUNNEL) in names
     assert ("user_tier_daily", "tiers cover every registered user each day") in names
     assert ("raw_trades", "a USD price for every traded quote asset and day") in names
+    assert ("raw_loads", "rows in raw = rows_loaded of the partition's current load") in names
+    assert ("risk_alerts", "self_trade alerts = users' self-trade volume per day") in names
     with psycopg.connect(env["url"]) as conn:
         stored = conn.execute(
             "select count(*), bool_and(success) from audit.validation_results where run_id = %s",
             (result.run_id,),
         ).fetchone()
         run = conn.execute(
-            "select passed, as_of from audit.validation_runs where run_id = %s", (result.run_id,)
+            "select passed, as_of, window_start from audit.validation_runs where run_id = %s",
+            (result.run_id,),
         ).fetchone()
     assert stored == (len(result.results), True)
-    assert run == (True, AS_OF)
+    assert run == (True, AS_OF, None)  # the first run checks every day
     assert result.data_docs is not None and result.data_docs.exists()
     assert read_mail(env["mail"]) == []
 
@@ -51,21 +61,23 @@ def test_clean_sample_passes_and_is_recorded(env):
 def test_broken_mart_blocks_publishing_with_one_dq_email(env):
     with psycopg.connect(env["url"], autocommit=True) as conn:
         conn.execute(
-            "insert into marts.exchange_daily_kpis select * from marts.exchange_daily_kpis"
+            "update marts.exchange_daily_kpis set volume_usd = volume_usd * 1.1"
             " where activity_date = %s",
             (AS_OF,),
         )
         conn.execute(
-            "update marts.acquisition_funnel set trade_rate = 1.5"
-            " where registration_date = '2026-09-05' and acquisition_channel = 'kol'"
+            "update marts.acquisition_funnel set registered_users = registered_users + 3"
+            " where registration_date = '2026-09-29' and acquisition_channel = 'kol'"
         )
     for attempt in range(2):
         with pytest.raises(QualityGateFailed) as info:
             validate(env["url"])
         failed = {(r.suite, r.expectation) for r in info.value.result.critical_failures}
         assert failed == {
-            ("exchange_daily_kpis", "key (activity_date) unique"),
-            ("acquisition_funnel", "trade_rate within [0, 1]"),
+            ("exchange_daily_kpis", EXCHANGE_TRADES),
+            ("product_daily_kpis", PRODUCT_SUMS),
+            ("acquisition_funnel", FUNNEL),
+            ("exchange_daily_kpis", REGISTRATIONS),
         }
         assert info.value.result.dq_email_sent is (attempt == 0)
     messages = read_mail(env["mail"])
@@ -75,12 +87,14 @@ def test_broken_mart_blocks_publishing_with_one_dq_email(env):
     assert "[exops data quality] 2026-09-30" in msg["Subject"]
     body = text_of(msg)
     assert "Suite: exchange_daily_kpis" in body
-    assert "Expectation: key (activity_date) unique (critical)" in body
-    assert "Expectation: trade_rate within [0, 1] (critical)" in body
-    assert '"unexpected_count": 1' in body  # the observed value of the rate check
-    assert "1.5" in body  # the example row
+    assert f"Expectation: {EXCHANGE_TRADES} (critical)" in body
+    assert f"Expectation: {FUNNEL} (critical)" in body
+    assert '"unexpected_rows": 1' in body  # the observed value: one mismatching row
+    # the example rows: the mart's number beside the one recomputed from the layer below
+    assert '"mart_volume_usd": 440000.0' in body and '"expected_volume_usd": 400000.0' in body
+    assert '"mart_registered_users": 3' in body and '"expected_registered_users": 0' in body
     with pytest.raises(PublishRefused) as refused:
         publish(env["url"])
-    assert "key (activity_date) unique" in str(refused.value)
+    assert EXCHANGE_TRADES in str(refused.value)
     assert len(read_mail(env["mail"])) == 1
     assert not (env["var"] / "reports").exists()

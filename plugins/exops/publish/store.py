@@ -3,7 +3,8 @@
 Tables (schema ``audit``):
 
 - ``validation_runs`` / ``validation_results``: written by :mod:`exops.quality`; one row per
-  run and one per expectation of the run. ``publish`` reads the latest run of its as-of date.
+  run (with the days it checked and the loads it covered) and one per expectation of the
+  run. ``publish`` reads the latest run of its as-of date.
 - ``dq_notifications``: one row per (as_of, failure_key) data-quality email, where
   failure_key names the failed critical expectations: rerunning validation on the same
   broken data never sends a second email.
@@ -54,6 +55,9 @@ DDL = (
     )
     """,
     "create index if not exists validation_runs_as_of_idx on audit.validation_runs (as_of)",
+    # the days a run checked (window_start null: all of them) and the loads it covered
+    "alter table audit.validation_runs add column if not exists window_start date",
+    "alter table audit.validation_runs add column if not exists load_id_ceiling bigint",
     """
     create table if not exists audit.validation_results (
       run_id text not null,

@@ -2,11 +2,12 @@
 
 Quality suites, alert-rule validation and the report all read the marts through this one
 description, so a column an alert rule may name is exactly a column the spec promises.
+Column rules (keys, nulls, enumerations, ranges) live in the models' YAML as dbt data tests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from exops.contract import (
@@ -42,9 +43,6 @@ class Mart:
     keys: tuple[str, ...]
     segments: tuple[str, ...]  # columns an alert rule may filter or split on
     metrics: tuple[Metric, ...]
-    rates: tuple[str, ...] = ()  # columns within [0, 1]
-    non_negative: tuple[str, ...] = ()  # columns the spec guarantees to be >= 0
-    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     dense_daily: bool = False  # one row (per fixed segment set) for every day up to as-of
     fresh_to_as_of: bool = False  # the date column reaches the as-of date
     published: bool = True  # goes into reports and alerts (dormant_recall_targets: no)
@@ -93,19 +91,6 @@ MARTS: tuple[Mart, ...] = (
             _sum("deposits_usd"),
             _sum("withdrawals_usd"),
         ),
-        rates=("stickiness",),
-        non_negative=(
-            "trade_count",
-            "volume_usd",
-            "traders",
-            "active_users",
-            "wau",
-            "mau",
-            "registrations",
-            "new_traders",
-            "deposits_usd",
-            "withdrawals_usd",
-        ),
         dense_daily=True,
         fresh_to_as_of=True,
     ),
@@ -125,15 +110,6 @@ MARTS: tuple[Mart, ...] = (
             _sum("redeem_usd"),
             _sum("subscribers", True),
         ),
-        non_negative=(
-            "trade_count",
-            "volume_usd",
-            "traders",
-            "new_traders",
-            "subscribe_usd",
-            "redeem_usd",
-            "subscribers",
-        ),
         fresh_to_as_of=True,
     ),
     Mart(
@@ -150,13 +126,6 @@ MARTS: tuple[Mart, ...] = (
             _sum("new_traders", True),
             _sum("fees_usd"),
         ),
-        non_negative=(
-            "days_in_stage",
-            "volume_usd",
-            "avg_daily_volume_usd",
-            "avg_daily_traders",
-            "new_traders",
-        ),
     ),
     Mart(
         "user_tier_daily",
@@ -171,7 +140,6 @@ MARTS: tuple[Mart, ...] = (
             _sum("fees_usd"),
             _sum("net_deposits_usd"),
         ),
-        non_negative=("users", "active_users", "volume_usd"),
         dense_daily=True,
         fresh_to_as_of=True,
     ),
@@ -182,7 +150,6 @@ MARTS: tuple[Mart, ...] = (
         keys=("activity_date", "from_tier", "to_tier"),
         segments=("from_tier", "to_tier"),
         metrics=(_sum("users", True),),
-        non_negative=("users",),
     ),
     Mart(
         "retention_cohorts",
@@ -195,8 +162,6 @@ MARTS: tuple[Mart, ...] = (
             _sum("retained_users", True),
             _ratio("retention_rate", "retained_users", "cohort_users"),
         ),
-        rates=("retention_rate",),
-        non_negative=("cohort_users", "retained_users", "week_number"),
     ),
     Mart(
         "acquisition_funnel",
@@ -213,14 +178,6 @@ MARTS: tuple[Mart, ...] = (
             _ratio("deposit_rate", "deposited_users", "registered_users"),
             _ratio("trade_rate", "traded_users", "registered_users"),
         ),
-        rates=("kyc_rate", "deposit_rate", "trade_rate"),
-        non_negative=(
-            "registered_users",
-            "kyc_approved_users",
-            "deposited_users",
-            "traded_users",
-            "median_hours_to_first_trade",
-        ),
         dense_daily=True,
         fresh_to_as_of=True,
     ),
@@ -236,7 +193,6 @@ MARTS: tuple[Mart, ...] = (
             _sum("new_traders", True),
             _ratio("cac_usd", "spend_usd", "new_traders"),
         ),
-        non_negative=("spend_usd", "registered_users", "new_traders", "cac_usd"),
     ),
     Mart(
         "cohort_ltv",
@@ -249,7 +205,6 @@ MARTS: tuple[Mart, ...] = (
             _sum("cumulative_fees_usd"),
             _ratio("ltv_usd", "cumulative_fees_usd", "cohort_users"),
         ),
-        non_negative=("cohort_users", "months_since_registration"),
     ),
     Mart(
         "campaign_performance",
@@ -268,15 +223,6 @@ MARTS: tuple[Mart, ...] = (
                 "(sum(incremental_fees_usd) - sum(cost_usd)) / nullif(sum(cost_usd), 0)",
             ),
         ),
-        non_negative=(
-            "participants",
-            "controls",
-            "participant_volume_pre_usd",
-            "participant_volume_during_usd",
-            "control_volume_pre_usd",
-            "control_volume_during_usd",
-            "cost_usd",
-        ),
     ),
     Mart(
         "feedback_daily",
@@ -294,14 +240,6 @@ MARTS: tuple[Mart, ...] = (
                 "sum(avg_csat * csat_responses) / nullif(sum(csat_responses), 0)",
             ),
         ),
-        non_negative=(
-            "tickets",
-            "resolved_tickets",
-            "resolved_within_24h",
-            "median_first_response_minutes",
-            "csat_responses",
-        ),
-        bounds={"avg_csat": (1, 5)},
         dense_daily=True,
         fresh_to_as_of=True,
     ),
@@ -318,8 +256,6 @@ MARTS: tuple[Mart, ...] = (
             _sum("detractors"),
             _ratio("nps", "promoters - detractors", "responses", scale="100 * "),
         ),
-        non_negative=("responses", "promoters", "passives", "detractors"),
-        bounds={"nps": (-100, 100)},
     ),
     Mart(
         "risk_alerts",
@@ -336,7 +272,6 @@ MARTS: tuple[Mart, ...] = (
         keys=("user_id",),
         segments=(),
         metrics=(),
-        non_negative=("lifetime_volume_usd", "days_since_active"),
         published=False,
     ),
 )

@@ -1,8 +1,10 @@
 """The quality gate: run every suite of expectations/ in one ephemeral GX context.
 
-Results go to ``audit.validation_runs`` / ``audit.validation_results`` and to GX Data Docs
-under var/quality/data_docs/. A failed critical expectation raises QualityGateFailed and
-sends data engineers one data-quality email per as-of date and set of failures.
+A daily run checks the days new loads touched, ``full=True`` all history
+(:mod:`exops.quality.scope`). Results go to ``audit.validation_runs`` (with the window it
+checked) / ``audit.validation_results`` and to GX Data Docs under var/quality/data_docs/.
+A failed critical expectation raises QualityGateFailed and sends data engineers one
+data-quality email per as-of date and set of failures.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import psycopg
 
 from exops.quality.builders import CRITICAL, SuiteSpec
+from exops.quality.scope import Scope
 from exops.settings import PROJECT_ROOT, var_dir
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class ValidationResult:
     run_id: str
     as_of: date
     results: list[ExpectationResult]
+    scope: Scope | None = None
     data_docs: Path | None = None
     dq_email_sent: bool = False
 
@@ -69,10 +73,11 @@ class ValidationResult:
 
     def summary(self) -> str:
         state = "PASSED" if self.passed else "FAILED"
+        checked = f" ({self.scope.describe()})" if self.scope else ""
         lines = [
-            f"validation {self.run_id} of as-of {self.as_of} {state}: {len(self.results)} "
-            f"expectations, {len(self.critical_failures)} critical failure(s), "
-            f"{len(self.warnings)} warning(s)"
+            f"validation {self.run_id} of as-of {self.as_of}{checked} {state}:"
+            f" {len(self.results)} expectations, {len(self.critical_failures)} critical"
+            f" failure(s), {len(self.warnings)} warning(s)"
         ]
         for r in self.critical_failures + self.warnings:
             lines.append(
@@ -96,7 +101,7 @@ def load_suite_modules(directory: Path = EXPECTATIONS_DIR) -> list[ModuleType]:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         if not hasattr(module, "suites"):
-            raise RuntimeError(f"{path} defines no suites(as_of, tables) function")
+            raise RuntimeError(f"{path} defines no suites(scope, tables) function")
         modules.append(module)
     return modules
 
@@ -104,7 +109,7 @@ def load_suite_modules(directory: Path = EXPECTATIONS_DIR) -> list[ModuleType]:
 def existing_tables(conn: psycopg.Connection) -> set[str]:
     rows = conn.execute(
         "select table_schema || '.' || table_name from information_schema.tables"
-        " where table_schema in ('raw', 'audit', 'marts')"
+        " where table_schema in ('raw', 'audit', 'staging', 'intermediate', 'marts')"
     ).fetchall()
     return {r[0] for r in rows}
 
@@ -205,7 +210,9 @@ def run_suites(url: str, specs: list[SuiteSpec], docs_dir: Path) -> list[Expecta
             name="exops_quality_gate",
             validation_definitions=definitions,
             actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["exops"])],
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES},
+            # every rule is a rows query (GX fetches a bounded number of its rows): COMPLETE
+            # keeps them, so the data-quality email shows the mismatching rows
+            result_format={"result_format": "COMPLETE", "partial_unexpected_count": MAX_EXAMPLES},
         )
     )
     outcome = checkpoint.run()
@@ -219,12 +226,14 @@ def run_suites(url: str, specs: list[SuiteSpec], docs_dir: Path) -> list[Expecta
 def _store(conn: psycopg.Connection, result: ValidationResult, started: datetime) -> None:
     with conn.transaction():
         conn.execute(
-            "insert into audit.validation_runs (run_id, as_of, passed, expectations,"
-            " critical_failures, warnings, data_docs, started_at)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s)",
+            "insert into audit.validation_runs (run_id, as_of, window_start, load_id_ceiling,"
+            " passed, expectations, critical_failures, warnings, data_docs, started_at)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 result.run_id,
                 result.as_of,
+                result.scope.since if result.scope else None,
+                result.scope.load_id_ceiling if result.scope else None,
                 result.passed,
                 len(result.results),
                 len(result.critical_failures),
@@ -331,12 +340,19 @@ def _notify(conn: psycopg.Connection, result: ValidationResult) -> bool:
     return True
 
 
-def validate(url: str | None = None, as_of: date | None = None) -> ValidationResult:
+def validate(
+    url: str | None = None, as_of: date | None = None, full: bool = False
+) -> ValidationResult:
     """Validate marts and raw loads for ``as_of``; raises QualityGateFailed on a critical
-    failure (after storing the results and emailing data engineers once)."""
+    failure (after storing the results and emailing data engineers once).
+
+    Checks the days loads touched since the last passing run, or all history when ``full``
+    (or when no run passed yet).
+    """
     from exops import warehouse
     from exops.publish.store import ensure_tables
     from exops.quality.asof import resolve_as_of
+    from exops.quality.scope import resolve_scope
 
     url = url or warehouse.warehouse_url()
     started = datetime.now(UTC)
@@ -344,23 +360,21 @@ def validate(url: str | None = None, as_of: date | None = None) -> ValidationRes
     with warehouse.connection(url, autocommit=True) as conn:
         ensure_tables(conn)
         as_of = resolve_as_of(conn, as_of)
+        scope = resolve_scope(conn, as_of, full)
         tables = existing_tables(conn)
         specs: list[SuiteSpec] = []
         for module in load_suite_modules():
-            specs.extend(module.suites(as_of, tables))
+            specs.extend(module.suites(scope, tables))
         results: list[ExpectationResult] = []
         runnable = []
         for spec in specs:
-            if f"{spec.schema}.{spec.table}" in tables:
+            missing = sorted({f"{spec.schema}.{spec.table}", *spec.requires} - tables)
+            if not missing:
                 runnable.append(spec)
             else:
                 results.append(
                     ExpectationResult(
-                        spec.name,
-                        "table exists",
-                        CRITICAL,
-                        False,
-                        {"missing_table": f"{spec.schema}.{spec.table}"},
+                        spec.name, "table exists", CRITICAL, False, {"missing_table": missing}
                     )
                 )
         docs_dir = var_dir() / "quality" / "data_docs"
@@ -368,7 +382,7 @@ def validate(url: str | None = None, as_of: date | None = None) -> ValidationRes
         if runnable:
             results.extend(run_suites(url, runnable, docs_dir))
         index = docs_dir / "index.html"
-        result = ValidationResult(run_id, as_of, results, index if index.exists() else None)
+        result = ValidationResult(run_id, as_of, results, scope, index if index.exists() else None)
         _store(conn, result, started)
         log.info(result.summary())
         if not result.passed:
