@@ -12,7 +12,8 @@ raw rows loaded since, with the last successful build's ceiling, and decides:
 - ``start``: otherwise the first day every day model rebuilds from (through the as-of date,
   since rolling windows carry forward), the least of
   * the earliest ``dt`` of partitions loaded, re-delivered or unloaded (``exops unload``)
-    since, minus the late-arrival allowance (a record may be that much older than its partition; SOURCES.md);
+    since, minus the late-arrival allowance (a record may be that much older than its
+    partition; SOURCES.md);
   * the earliest own date of any version, new or older, of the keys delivered since, for the
     dated entities the day models read (a record older than the rule allows; a trade re-sent
     with another ``executed_at`` leaves its old day);
