@@ -48,9 +48,11 @@
     )
 
     select cast(
-        'missing USD price ({{ kind }}): '
-        || string_agg(asset || ' on ' || price_date::text, ', ' order by price_date, asset)
-        || ' - load the asset_prices partitions for these days, then rebuild'
+        {{ dbt.concat([
+            "'missing USD price (" ~ kind ~ "): '",
+            dbt.listagg(dbt.concat(['asset', "' on '", dbt.cast('price_date', api.Column.translate_type('string'))]), "', '", 'order by price_date, asset'),
+            "' - load the asset_prices partitions for these days, then rebuild'",
+        ]) }}
         as integer
     ) as missing_prices
     from first_missing

@@ -14,11 +14,39 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Pre-hook of int_campaign_trading: campaigns with a new version or enrollment go (the
-    select brings back those still started by the as-of date). -#}
-{% macro delete_changed_campaigns() -%}
-    {%- set changed = var('changed_campaigns', []) -%}
-    {%- if is_incremental() and changed -%}
-        delete from {{ this }} where campaign_id in {{ text_list(changed) }}
+{#- The started campaigns whose members a run recomputes: their S-1 falls in the change
+    window (registrations and tiers up to S-1 decide the controls), or their own record, their
+    enrollments or an excluded country changed (var changed_campaigns). -#}
+{% macro campaigns_to_recompute() -%}
+    select campaign_id from {{ ref('stg_crm__campaigns') }}
+    where start_date - 1 >= {{ window_start() }}
+        or campaign_id in {{ text_list(var('changed_campaigns', [])) }}
+{%- endmacro %}
+
+{#- Pre-hook of int_campaign_members: the campaigns about to be recomputed go (the select
+    brings back those started by the as-of date). -#}
+{% macro delete_recomputed_campaigns() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where campaign_id in ({{ campaigns_to_recompute() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of int_campaign_trading_daily: the change window's days, every day of the
+    campaigns whose members are recomputed, and the days no campaign window holds any more
+    (a campaign that no longer starts by the as-of date, a window that shrank). -#}
+{% macro delete_campaign_days() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as known
+        where known.activity_date >= {{ window_start() }}
+            or known.campaign_id in ({{ campaigns_to_recompute() }})
+            or not exists (
+                select 1
+                from {{ ref('stg_crm__campaigns') }} as campaigns
+                cross join (select max(as_of_date) as as_of_date from {{ ref('int_days') }}) as as_of
+                where campaigns.campaign_id = known.campaign_id
+                    and campaigns.start_date <= as_of.as_of_date
+                    and known.activity_date >= campaigns.start_date
+                        - (least(campaigns.end_date, as_of.as_of_date) - campaigns.start_date + 1)
+            )
     {%- endif -%}
 {%- endmacro %}

@@ -47,7 +47,8 @@ def _as_of(value: str | None) -> date | None:
 
 
 def build_marts() -> dict:
-    """One coarse `dbt build`; raises (failing the task) when a model or test fails."""
+    """One coarse `dbt build` of the change window; raises (failing the task) when a model or
+    test fails."""
     from exops.transform import build
 
     result = build(progress=log.info)
@@ -58,6 +59,7 @@ def build_marts() -> dict:
         "models": result.models_passed,
         "tests": result.tests_passed,
         "seconds": round(result.elapsed_seconds, 1),
+        "window": result.window,
     }
 
 

@@ -104,6 +104,7 @@ class ChangeWindow:
     restage: list[str] = field(default_factory=list)
     relinked_users: list[str] = field(default_factory=list)
     campaigns: list[str] | None = field(default_factory=list)
+    moved_countries: list[str] = field(default_factory=list)
     loaded_dates: dict[str, list[str]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
 
@@ -372,7 +373,9 @@ def _users(conn: psycopg.Connection, window: ChangeWindow, redelivered: set[date
             old.user_id is null
                 or (new.device_id, new.signup_ip) is distinct from (old.device_id, old.signup_ip)
                 as relinked,
-            old.user_id is not null and new.country is distinct from old.country as moved_country
+            old.user_id is not null and new.country is distinct from old.country as moved_country,
+            new.country,
+            old.country
         from versions as new
         left join versions as old
             on new.user_id = old.user_id and not old.is_new and old.recency = 1
@@ -387,9 +390,7 @@ def _users(conn: psycopg.Connection, window: ChangeWindow, redelivered: set[date
         first = min(moved).astimezone(UTC).date()
         window.widen(first, f"{len(moved)} new or re-registered user(s)")
     window.relinked_users = sorted(r[0] for r in rows if r[3])
-    if any(r[4] for r in rows):
-        window.campaigns = None
-        window.reasons.append("a user's country changed: every campaign's controls are recounted")
+    window.moved_countries = sorted({c for r in rows if r[4] for c in r[5:7] if c is not None})
 
 
 def _products(conn: psycopg.Connection, window: ChangeWindow) -> None:
@@ -442,6 +443,17 @@ def _campaigns(
                     (dates, window.since),
                 ).fetchall()
             )
+    if window.moved_countries:
+        # a user moving into or out of a country a campaign excludes may join or leave its
+        # controls: the campaigns excluding either country, in any version
+        ids.update(
+            r[0]
+            for r in conn.execute(
+                "select distinct campaign_id from raw.crm_campaigns"
+                " where excluded_countries && %s::text[] and _load_id <= %s",
+                (window.moved_countries, window.ceiling),
+            ).fetchall()
+        )
     window.campaigns = sorted(ids)
 
 

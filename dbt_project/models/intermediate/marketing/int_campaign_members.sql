@@ -1,0 +1,80 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    full_refresh=(true if var('rebuild_all_campaigns', false) else none),
+    on_schema_change='fail',
+    pre_hook=["{{ delete_recomputed_campaigns() }}"],
+    indexes=[{'columns': ['campaign_id', 'user_id'], 'unique': True}],
+) }}
+
+-- the members of each started campaign: participants (enrolled users) and controls
+-- (registered before the start S, not enrolled, latest country not excluded, in the target
+-- tier on S-1). They depend on data up to S-1 only, so a run recomputes the campaigns whose
+-- S-1 falls in the change window and those whose own record or enrollments changed, or that
+-- exclude a country a user moved into or out of (var changed_campaigns); a re-delivered
+-- enrollments partition rebuilds the table (var rebuild_all_campaigns)
+with as_of as (
+    select max(as_of_date) as as_of_date from {{ ref('int_days') }}
+),
+
+campaigns as (
+    select
+        campaigns.campaign_id,
+        campaigns.target_tier,
+        campaigns.excluded_countries,
+        campaigns.start_date
+    from {{ ref('stg_crm__campaigns') }} as campaigns
+    cross join as_of
+    where campaigns.start_date <= as_of.as_of_date
+        {%- if is_incremental() %}
+        and campaigns.campaign_id in ({{ campaigns_to_recompute() }})
+        {%- endif %}
+),
+
+enrollments as (
+    select distinct campaign_id, user_id from {{ ref('stg_crm__campaign_enrollments') }}
+),
+
+users as (
+    select user_id, registered_date, country from {{ ref('stg_crm__users') }}
+),
+
+users_tiered as (
+    select distinct spells.user_id, campaigns.start_date - 1 as activity_date, spells.tier
+    from {{ ref('int_user_tier_spells') }} as spells
+    inner join campaigns
+        on campaigns.start_date - 1 between spells.valid_from and spells.valid_to
+),
+
+participants as (
+    select enrollments.campaign_id, enrollments.user_id, 'participant' as member_role
+    from enrollments
+    inner join campaigns on enrollments.campaign_id = campaigns.campaign_id
+),
+
+controls as (
+    select campaigns.campaign_id, users.user_id, 'control' as member_role
+    from campaigns
+    inner join users on users.registered_date < campaigns.start_date
+    left join users_tiered
+        on users.user_id = users_tiered.user_id
+        and users_tiered.activity_date = campaigns.start_date - 1
+    where not (coalesce(users.country, '') = any(campaigns.excluded_countries))
+        and (campaigns.target_tier = 'all' or users_tiered.tier = campaigns.target_tier)
+        and not exists (
+            select 1 from enrollments
+            where enrollments.campaign_id = campaigns.campaign_id
+                and enrollments.user_id = users.user_id
+        )
+),
+
+members as (
+    select campaign_id::text as campaign_id, user_id::text as user_id, member_role::text as member_role
+    from participants
+    union all
+    select campaign_id::text, user_id::text, member_role::text
+    from controls
+)
+
+select * from members
+order by campaign_id

@@ -1,0 +1,104 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    full_refresh=(true if var('rebuild_all_campaigns', false) else none),
+    on_schema_change='fail',
+    pre_hook=["{{ delete_campaign_days() }}"],
+    indexes=[{'columns': ['campaign_id', 'activity_date'], 'unique': True}],
+) }}
+{%- set from_day = window_start() %}
+
+-- per started campaign and day of its windows (the n days before S, and S..E, n = E - S + 1),
+-- its participants' and controls' volume and fees on the campaign's line. A running
+-- campaign's windows grow a day at a time at both ends (E moves on, and so does S - n), so a
+-- run computes only the days of each campaign it has no row for: the change window's days
+-- (deleted first), the day the pre window gained, and every day of a campaign whose members
+-- were recomputed (int_campaign_members)
+with as_of as (
+    select max(as_of_date) as as_of_date from {{ ref('int_days') }}
+),
+
+campaigns as (
+    select
+        campaigns.campaign_id,
+        campaigns.product_line,
+        campaigns.start_date,
+        least(campaigns.end_date, as_of.as_of_date) as window_end_date,
+        least(campaigns.end_date, as_of.as_of_date) - campaigns.start_date + 1 as window_days
+    from {{ ref('stg_crm__campaigns') }} as campaigns
+    cross join as_of
+    where campaigns.start_date <= as_of.as_of_date
+),
+
+needed_days as (
+    select campaigns.campaign_id, day_series.day::date as activity_date
+    from campaigns
+    cross join lateral generate_series(
+        (campaigns.start_date - campaigns.window_days)::timestamp,
+        campaigns.window_end_date::timestamp,
+        interval '1 day'
+    ) as day_series (day)
+),
+
+missing_days as (
+    select needed_days.campaign_id, needed_days.activity_date
+    from needed_days
+    {%- if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as known
+        where known.campaign_id = needed_days.campaign_id
+            and known.activity_date = needed_days.activity_date
+    )
+    {%- endif %}
+),
+
+members as (
+    select campaign_id, user_id, member_role
+    from {{ ref('int_campaign_members') }}
+    where campaign_id in (select campaign_id from missing_days)
+),
+
+user_days as (
+    select user_id, activity_date, product_line, volume_usd, fees_usd
+    from {{ ref('int_user_product_daily') }}
+    where activity_date in (select activity_date from missing_days)
+),
+
+member_trading as (
+    select
+        missing_days.campaign_id,
+        missing_days.activity_date,
+        members.member_role,
+        sum(user_days.volume_usd) as volume_usd,
+        sum(user_days.fees_usd) as fees_usd
+    from missing_days
+    inner join campaigns on missing_days.campaign_id = campaigns.campaign_id
+    inner join members on missing_days.campaign_id = members.campaign_id
+    inner join user_days
+        on members.user_id = user_days.user_id
+        and missing_days.activity_date = user_days.activity_date
+        and (campaigns.product_line is null or user_days.product_line = campaigns.product_line)
+    group by 1, 2, 3
+),
+
+campaign_days as (
+    select
+        missing_days.campaign_id::text as campaign_id,
+        missing_days.activity_date::date as activity_date,
+        coalesce(participants.volume_usd, 0)::numeric as participant_volume_usd,
+        coalesce(participants.fees_usd, 0)::numeric as participant_fees_usd,
+        coalesce(controls.volume_usd, 0)::numeric as control_volume_usd,
+        coalesce(controls.fees_usd, 0)::numeric as control_fees_usd
+    from missing_days
+    left join member_trading as participants
+        on missing_days.campaign_id = participants.campaign_id
+        and missing_days.activity_date = participants.activity_date
+        and participants.member_role = 'participant'
+    left join member_trading as controls
+        on missing_days.campaign_id = controls.campaign_id
+        and missing_days.activity_date = controls.activity_date
+        and controls.member_role = 'control'
+)
+
+select * from campaign_days
+order by activity_date
