@@ -40,13 +40,9 @@
         where known.activity_date >= {{ window_start() }}
             or known.campaign_id in ({{ campaigns_to_recompute() }})
             or not exists (
-                select 1
-                from {{ ref('stg_crm__campaigns') }} as campaigns
-                cross join (select max(as_of_date) as as_of_date from {{ ref('int_days') }}) as as_of
+                select 1 from {{ ref('int_campaign_windows') }} as campaigns
                 where campaigns.campaign_id = known.campaign_id
-                    and campaigns.start_date <= as_of.as_of_date
-                    and known.activity_date >= campaigns.start_date
-                        - (least(campaigns.end_date, as_of.as_of_date) - campaigns.start_date + 1)
+                    and known.activity_date >= campaigns.pre_start_date
             )
     {%- endif -%}
 {%- endmacro %}

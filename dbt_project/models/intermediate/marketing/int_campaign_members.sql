@@ -7,28 +7,19 @@
     indexes=[{'columns': ['campaign_id', 'user_id'], 'unique': True}],
 ) }}
 
+-- depends_on: {{ ref('stg_crm__campaigns') }}
 -- the members of each started campaign: participants (enrolled users) and controls
 -- (registered before the start S, not enrolled, latest country not excluded, in the target
 -- tier on S-1). They depend on data up to S-1 only, so a run recomputes the campaigns whose
 -- S-1 falls in the change window and those whose own record or enrollments changed, or that
 -- exclude a country a user moved into or out of (var changed_campaigns); a re-delivered
 -- enrollments partition rebuilds the table (var rebuild_all_campaigns)
-with as_of as (
-    select max(as_of_date) as as_of_date from {{ ref('int_days') }}
-),
-
-campaigns as (
-    select
-        campaigns.campaign_id,
-        campaigns.target_tier,
-        campaigns.excluded_countries,
-        campaigns.start_date
-    from {{ ref('stg_crm__campaigns') }} as campaigns
-    cross join as_of
-    where campaigns.start_date <= as_of.as_of_date
-        {%- if is_incremental() %}
-        and campaigns.campaign_id in ({{ campaigns_to_recompute() }})
-        {%- endif %}
+with campaigns as (
+    select campaign_id, target_tier, excluded_countries, start_date
+    from {{ ref('int_campaign_windows') }}
+    {%- if is_incremental() %}
+    where campaign_id in ({{ campaigns_to_recompute() }})
+    {%- endif %}
 ),
 
 enrollments as (

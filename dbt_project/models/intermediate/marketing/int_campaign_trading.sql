@@ -2,19 +2,9 @@
 -- (int_campaign_members), their volume and fees during S..E and in the n days before S
 -- (int_campaign_trading_daily); campaign_performance turns them into
 -- differences-in-differences. Rebuilt every run from those two compact tables
-with as_of as (
-    select max(as_of_date) as as_of_date from {{ ref('int_days') }}
-),
-
-campaigns as (
-    select
-        campaigns.campaign_id,
-        campaigns.start_date,
-        least(campaigns.end_date, as_of.as_of_date) as window_end_date,
-        least(campaigns.end_date, as_of.as_of_date) - campaigns.start_date + 1 as window_days
-    from {{ ref('stg_crm__campaigns') }} as campaigns
-    cross join as_of
-    where campaigns.start_date <= as_of.as_of_date
+with campaigns as (
+    select campaign_id, start_date, pre_start_date, window_end_date, window_days
+    from {{ ref('int_campaign_windows') }}
 ),
 
 member_counts as (
@@ -48,8 +38,7 @@ trading as (
     from {{ ref('int_campaign_trading_daily') }} as daily
     inner join campaigns
         on daily.campaign_id = campaigns.campaign_id
-        and daily.activity_date between campaigns.start_date - campaigns.window_days
-        and campaigns.window_end_date
+        and daily.activity_date between campaigns.pre_start_date and campaigns.window_end_date
     group by 1
 ),
 

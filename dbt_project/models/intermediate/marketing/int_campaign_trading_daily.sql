@@ -6,35 +6,24 @@
     pre_hook=["{{ delete_campaign_days() }}"],
     indexes=[{'columns': ['campaign_id', 'activity_date'], 'unique': True}],
 ) }}
-{%- set from_day = window_start() %}
 
+-- depends_on: {{ ref('stg_crm__campaigns') }}
 -- per started campaign and day of its windows (the n days before S, and S..E, n = E - S + 1),
 -- its participants' and controls' volume and fees on the campaign's line. A running
 -- campaign's windows grow a day at a time at both ends (E moves on, and so does S - n), so a
 -- run computes only the days of each campaign it has no row for: the change window's days
 -- (deleted first), the day the pre window gained, and every day of a campaign whose members
 -- were recomputed (int_campaign_members)
-with as_of as (
-    select max(as_of_date) as as_of_date from {{ ref('int_days') }}
-),
-
-campaigns as (
-    select
-        campaigns.campaign_id,
-        campaigns.product_line,
-        campaigns.start_date,
-        least(campaigns.end_date, as_of.as_of_date) as window_end_date,
-        least(campaigns.end_date, as_of.as_of_date) - campaigns.start_date + 1 as window_days
-    from {{ ref('stg_crm__campaigns') }} as campaigns
-    cross join as_of
-    where campaigns.start_date <= as_of.as_of_date
+with campaigns as (
+    select campaign_id, product_line, pre_start_date, window_end_date
+    from {{ ref('int_campaign_windows') }}
 ),
 
 needed_days as (
     select campaigns.campaign_id, day_series.day::date as activity_date
     from campaigns
     cross join lateral generate_series(
-        (campaigns.start_date - campaigns.window_days)::timestamp,
+        campaigns.pre_start_date::timestamp,
         campaigns.window_end_date::timestamp,
         interval '1 day'
     ) as day_series (day)
