@@ -1,7 +1,12 @@
-{{ config(materialized='view') }}
+{{ config(
+    materialized='table',
+    indexes=[{'columns': ['user_id', 'valid_from'], 'unique': True}, {'columns': ['valid_to']}],
+) }}
 
 -- one row per user and run of days in one tier (valid_to: the day before the next change, or
--- the as-of date): the tier of a user on d is the spell with valid_from <= d <= valid_to
+-- the as-of date): the tier of a user on d is the spell with valid_from <= d <= valid_to. A
+-- table, rebuilt every run from the changes (its current spells end on the as-of date): the
+-- tier marts, the campaign controls and the dormant targets read it
 with as_of as (
     select max(as_of_date) as as_of_date from {{ ref('int_days') }}
 ),
