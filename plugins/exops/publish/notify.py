@@ -3,8 +3,10 @@
 - :func:`tell_stage_failure`: a stage (ingest, transform, validate, publish) failed. Airflow
   calls it through :func:`exops.orchestration.on_task_failure` (every task's
   ``on_failure_callback``, so only once the retries are spent), ``exops run --via direct``
-  when a stage raises. Keyed by (dag_id, run_id, stage): the ingest DAG's three tasks of
-  one run make one email, and a rerun of the same DAG run sends none.
+  when a stage raises. Keyed by (dag_id, DAG run, stage): the ingest DAG's three tasks of
+  one run make one email, and a rerun of the same DAG run sends none. A DAG run is its
+  logical date when it has one (``airflow dags test`` replaces the run of a date with a new
+  run id; a scheduled run's date is unique anyway), else its run id (asset-triggered runs).
 - :func:`tell_render_failures`: alerts or report sections whose email could not be
   rendered (the others went out). Keyed by the as-of date and what failed.
 - :func:`check_publish_deadline`: the latest as-of date loaded has no report
@@ -166,11 +168,13 @@ def tell_stage_failure(
     dag_id: str,
     run_id: str,
     task_id: str | None = None,
+    run_key: str | None = None,
 ) -> bool:
-    """Email data engineers that ``stage`` of this DAG run failed, once per (dag, run, stage).
+    """Email data engineers that ``stage`` of this DAG run failed, once per (dag, run, stage);
+    ``run_key`` (default ``run_id``) is what identifies the run.
 
     Never raises: telling must not hide the failure being told (errors are logged)."""
-    key = f"stage|{dag_id}|{run_id}|{stage}"
+    key = f"stage|{dag_id}|{run_key or run_id}|{stage}"
     subject = f"[exops failure] {stage} failed ({dag_id}, run {run_id})"
     body = "\n".join(
         [
