@@ -146,6 +146,23 @@ def test_a_told_error_never_carries_a_secret(broken) -> None:
     _assert_no_secret(told)
 
 
+def test_a_failure_is_told_once_even_when_the_warehouse_is_down(broken, monkeypatch) -> None:
+    from exops.distributed import free_port
+
+    before = len(_failure_mails(broken["mail"]))
+    # nothing listens there: the claim is a file under var/notifications/ instead
+    down = f"postgresql://exops:{SECRET}@127.0.0.1:{free_port()}/exops?connect_timeout=2"
+    monkeypatch.setenv("EXOPS_WAREHOUSE_URL", down)
+    error = ConnectionError(f"cannot connect to the warehouse {down}")
+    assert tell_stage_failure("ingest", error, "log", "exops_ingest", "scheduled__down")
+    assert not tell_stage_failure("ingest", error, "log", "exops_ingest", "scheduled__down")
+    told = _failure_mails(broken["mail"])[before:]
+    assert len(told) == 1
+    assert "the warehouse could not be reached" in text_of(told[0])
+    _assert_no_secret(told[0])
+    assert len(list((broken["var"] / "notifications").glob("*.claimed"))) == 1
+
+
 @pytest.fixture
 def sample_db(server_url: str, tmp_path):
     name = f"exops_deadline_{uuid.uuid4().hex[:10]}"

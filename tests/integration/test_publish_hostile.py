@@ -6,8 +6,10 @@ each mail at most once, also on the next runs."""
 from __future__ import annotations
 
 import csv
+import email
 import io
 from collections import Counter
+from email.policy import default as default_policy
 
 import psycopg
 import pytest
@@ -92,7 +94,7 @@ def test_no_header_is_injected_by_a_value_with_cr_lf(hostile) -> None:
         " [campaign_id=C1\\r\\nBcc: attacker@example.com] on 2026-09-29"
     )
     for path in paths:
-        message = read_mail(path.parent)[paths.index(path)]
+        message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
         assert message.get_all("Bcc") is None
         assert "\r" not in message["Subject"] and "\n" not in message["Subject"]
         assert "attacker@example.com" not in message["X-Exops-Envelope-To"]
