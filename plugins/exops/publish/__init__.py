@@ -56,9 +56,12 @@ class PublishResult:
             f"{self.alerts_emailed} emailed, {self.alerts_unconfirmed} unconfirmed; "
             f"report {self.report_path} {report}"
         )
+        from exops.publish.mail import header_text  # one line each: values may hold CR/LF
+
         text += "".join(f"\n  - {e}" for e in self.errors)
         return text + "".join(
-            f"\n  - not rendered: {what}: {error}" for what, error in self.render_failures
+            f"\n  - not rendered: {header_text(what)}: {header_text(error)}"
+            for what, error in self.render_failures
         )
 
 
