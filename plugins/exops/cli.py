@@ -321,10 +321,16 @@ def validate(as_of: date | None, full: bool) -> None:
 @main.command()
 @click.option("--as-of", "as_of", callback=_parse_date, help="Date to report [default: latest].")
 def publish(as_of: date | None) -> None:
-    """Send the KPI alerts and the daily ops report (only after validation passed)."""
+    """Send the KPI alerts and the daily ops report (only after validation passed).
+
+    Data engineers are told (once) when the latest day loaded has no report
+    EXOPS_PUBLISH_DEADLINE_HOURS (30) after its end.
+    """
     from exops.publish import PublishRefused
     from exops.publish import publish as run_publish
+    from exops.publish.notify import check_publish_deadline_quietly
 
+    check_publish_deadline_quietly()
     try:
         result = run_publish(as_of=as_of)
     except PublishRefused as exc:

@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import pendulum
 
+from exops.orchestration import on_task_failure
+
 log = logging.getLogger(__name__)
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -47,4 +49,6 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(seconds=env_int("EXOPS_RETRY_DELAY_SECONDS", 120)),
     "retry_exponential_backoff": True,
     "execution_timeout": timedelta(minutes=max(TIMEOUT_MINUTES.values())),
+    # data engineers get one email per DAG run and stage (email_on_failure is deprecated)
+    "on_failure_callback": on_task_failure,
 }

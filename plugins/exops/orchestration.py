@@ -1,9 +1,12 @@
-"""What the DAG tasks call: thin wrappers that turn an Airflow interval into exops work."""
+"""What the DAG tasks call: thin wrappers that turn an Airflow interval into exops work,
+and the failure callback every task has (data engineers are told once per run and stage)."""
 
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from exops.settings import default_landing_dir
 
@@ -24,6 +27,7 @@ def ingest_for_interval(source: str, data_interval_start: datetime | date) -> di
     (which is also the run's date for holding future partitions)."""
     from exops.ingest import ingest
 
+    _check_publish_deadline()
     day = interval_date(data_interval_start)
     landing = default_landing_dir()
     report = ingest(landing, sources=[source], dt_to=day, today=day, progress=log.info)
@@ -67,6 +71,7 @@ def validate_marts(as_of: str | None) -> dict:
     """The quality gate; raises QualityGateFailed (failing the task) on a critical failure."""
     from exops.quality import validate
 
+    _check_publish_deadline()
     result = validate(as_of=_as_of(as_of))
     log.info(result.summary())
     return {
@@ -90,3 +95,65 @@ def publish_outputs(as_of: str | None) -> dict:
         "report": str(result.report_path),
         "report_emailed": result.report_emailed,
     }
+
+
+def _check_publish_deadline() -> None:
+    from exops.publish.notify import check_publish_deadline_quietly
+
+    check_publish_deadline_quietly()
+
+
+def stage_of(task_id: str) -> str:
+    """The stage a task belongs to: ingest_<source> -> ingest, dbt_build -> transform."""
+    if task_id.startswith("ingest"):
+        return "ingest"
+    return {"dbt_build": "transform"}.get(task_id, task_id)
+
+
+def _task_log_location(ti) -> str:
+    """The task's log: its URL in the Airflow UI and the file under the log folder."""
+    where = []
+    try:
+        where.append(ti.log_url)
+    except Exception:  # noqa: BLE001 - best effort: the URL needs [api] base_url
+        pass
+    base = os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER")
+    if not base:
+        try:
+            from airflow.configuration import conf
+
+            base = conf.get("logging", "base_log_folder")
+        except Exception:  # noqa: BLE001 - best effort
+            base = None
+    if base:
+        map_index = getattr(ti, "map_index", -1)
+        mapped = f"map_index={map_index}/" if map_index is not None and map_index >= 0 else ""
+        where.append(
+            str(
+                Path(base)
+                / f"dag_id={ti.dag_id}"
+                / f"run_id={ti.run_id}"
+                / f"task_id={ti.task_id}"
+                / f"{mapped}attempt={getattr(ti, 'try_number', 1)}.log"
+            )
+        )
+    return " or ".join(where) or "the Airflow task log"
+
+
+def on_task_failure(context) -> None:
+    """Every exops task's ``on_failure_callback`` (after its last retry): tell data engineers
+    once per DAG run (its logical date, else its run id) and stage, with the error and where
+    the log is."""
+    from exops.publish.notify import tell_stage_failure
+
+    ti = context["ti"]
+    logical_date = context.get("logical_date")
+    tell_stage_failure(
+        stage_of(ti.task_id),
+        context.get("exception"),
+        _task_log_location(ti),
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        run_key=logical_date.isoformat() if logical_date else None,
+    )

@@ -85,26 +85,55 @@ def run_via_airflow(day: date, landing: Path, echo: Callable[[str], None]) -> No
         raise PipelineError(f"Airflow run of the daily chain for {day} failed:\n" + "\n".join(tail))
 
 
+def run_log_path(day: date) -> Path:
+    """Where ``exops run --via direct`` keeps the log of a run (var/logs/)."""
+    import time
+
+    from exops.settings import var_dir
+
+    folder = var_dir() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"exops-run-{day}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+
+
 def run_direct(day: date, landing: Path, echo: Callable[[str], None]) -> None:
-    """The same stages as the DAGs, called in this process."""
+    """The same stages as the DAGs, called in this process. A stage that fails is told to
+    data engineers as a failed DAG task is (once per business day and stage), with the
+    run's log file under var/logs/."""
+    import logging
     import os
 
     from exops import orchestration
+    from exops.publish.notify import tell_stage_failure
 
     os.environ["EXOPS_LANDING_DIR"] = str(landing)
+    log_path = run_log_path(day)
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
     steps = [
-        (f"ingest {s}", lambda s=s: orchestration.ingest_for_interval(s, day)) for s in SOURCES
+        (f"ingest {s}", "ingest", lambda s=s: orchestration.ingest_for_interval(s, day))
+        for s in SOURCES
     ]
     steps += [
-        ("transform", orchestration.build_marts),
-        ("validate", lambda: orchestration.validate_marts(day.isoformat())),
-        ("publish", lambda: orchestration.publish_outputs(day.isoformat())),
+        ("transform", "transform", orchestration.build_marts),
+        ("validate", "validate", lambda: orchestration.validate_marts(day.isoformat())),
+        ("publish", "publish", lambda: orchestration.publish_outputs(day.isoformat())),
     ]
-    for name, step in steps:
-        try:
-            echo(f"{name}: {step()}")
-        except Exception as exc:  # noqa: BLE001 - reported with the stage that failed
-            raise PipelineError(f"{name} failed: {exc}") from exc
+    try:
+        for name, stage, step in steps:
+            try:
+                echo(f"{name}: {step()}")
+            except Exception as exc:  # noqa: BLE001 - reported with the stage that failed
+                logging.getLogger(__name__).exception("%s failed", name)
+                tell_stage_failure(
+                    stage, exc, str(log_path), dag_id="exops run", run_id=f"direct__{day}"
+                )
+                raise PipelineError(f"{name} failed: {exc} (log: {log_path})") from exc
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def outputs_lines(day: date, since: float) -> list[str]:

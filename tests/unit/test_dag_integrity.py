@@ -32,7 +32,10 @@ for dag_id, dag in bag.dags.items():
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries,
                               "retry_delay": t.retry_delay.total_seconds(),
                               "execution_timeout": t.execution_timeout.total_seconds()
-                              if t.execution_timeout else None} for t in dag.tasks},
+                              if t.execution_timeout else None,
+                              "on_failure": [f"{c.__module__}.{c.__qualname__}"
+                                             for c in (t.on_failure_callback or [])]}
+                  for t in dag.tasks},
         "max_active_runs": dag.max_active_runs,
     }
 sys.stdout.write("@@JSON@@" + json.dumps(out))
@@ -95,6 +98,15 @@ def test_every_dag_has_tags_owner_and_retries(dagbag: dict) -> None:
             assert t["retries"] >= 1, f"{dag_id}.{task_id} has no retries"
             assert t["retry_delay"] > 0, f"{dag_id}.{task_id} retries without delay"
             assert t["execution_timeout"], f"{dag_id}.{task_id} has no execution_timeout"
+
+
+def test_every_task_tells_data_engineers_when_it_fails(dagbag: dict) -> None:
+    from exops.orchestration import stage_of
+
+    for dag_id, dag in dagbag["dags"].items():
+        for task_id, t in dag["tasks"].items():
+            assert t["on_failure"] == ["exops.orchestration.on_task_failure"], (dag_id, task_id)
+            assert stage_of(task_id) in ("ingest", "transform", "validate", "publish")
 
 
 def test_task_timeouts_come_from_settings_and_never_break_parsing(

@@ -4,6 +4,10 @@
 then evaluates ``config/alert_rules.yaml``, stores and emails new alerts, writes the report
 under var/reports/<as-of>/ and emails it. Rerunning it is safe: see
 :mod:`exops.publish.store` for how each mail goes out at most once.
+
+Each alert and each report section is rendered on its own: one that cannot be rendered
+(a bad value, a bug) is recorded, told to data engineers once
+(:mod:`exops.publish.notify`) and left out, and everything else still goes out.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ class PublishResult:
     report_emailed: bool = False
     report_already_sent: bool = False
     errors: list[str] = field(default_factory=list)
+    # (what, error) of alerts and report sections that could not be rendered
+    render_failures: list[tuple[str, str]] = field(default_factory=list)
+    render_failures_told: bool = False
 
     def summary(self) -> str:
         report = (
@@ -49,7 +56,13 @@ class PublishResult:
             f"{self.alerts_emailed} emailed, {self.alerts_unconfirmed} unconfirmed; "
             f"report {self.report_path} {report}"
         )
-        return text + "".join(f"\n  - {e}" for e in self.errors)
+        from exops.publish.mail import header_text  # one line each: values may hold CR/LF
+
+        text += "".join(f"\n  - {e}" for e in self.errors)
+        return text + "".join(
+            f"\n  - not rendered: {header_text(what)}: {header_text(error)}"
+            for what, error in self.render_failures
+        )
 
 
 def check_validation_passed(conn, as_of: date) -> str:
@@ -83,7 +96,7 @@ def publish(
 ) -> PublishResult:
     """Alerts and the daily report for ``as_of`` (default: the latest loaded date)."""
     from exops import warehouse
-    from exops.publish import alerts, report, store
+    from exops.publish import alerts, notify, report, store
     from exops.publish.mail import SendError, mail_settings
     from exops.publish.rules import load_rules
     from exops.quality.asof import resolve_as_of
@@ -103,17 +116,21 @@ def publish(
         result.alerts_emailed = sent.emailed
         result.alerts_unconfirmed = sent.unconfirmed
         result.errors.extend(sent.errors or [])
+        result.render_failures.extend(sent.render_failures)
 
         built = report.build(conn, as_of)
+        result.render_failures.extend(built.failures)
         result.report_path = report.write(built)
         recipients = settings.recipients(["ops"])
         msg_id = store.message_id("report", as_of)
         message = report.email(built, settings.sender, recipients, msg_id)
+        section_errors = "; ".join(f"{w}: {e}" for w, e in built.failures) or None
         with conn.transaction():
             claimed = conn.execute(
-                "insert into audit.reports_sent (as_of, path, message_id, recipients)"
-                " values (%s, %s, %s, %s) on conflict (as_of) do nothing returning as_of",
-                (as_of, str(result.report_path), msg_id, ", ".join(recipients)),
+                "insert into audit.reports_sent (as_of, path, message_id, recipients,"
+                " section_errors) values (%s, %s, %s, %s, %s)"
+                " on conflict (as_of) do nothing returning as_of",
+                (as_of, str(result.report_path), msg_id, ", ".join(recipients), section_errors),
             ).fetchone()
         if claimed is None:
             result.report_already_sent = True
@@ -134,6 +151,13 @@ def publish(
                 result.report_emailed = True
             except SendError as exc:
                 result.errors.append(f"report {as_of}: {exc}")
+        if result.render_failures:
+            try:
+                result.render_failures_told = notify.tell_render_failures(
+                    conn, as_of, result.render_failures
+                )
+            except SendError as exc:
+                result.errors.append(f"telling data engineers what was not rendered: {exc}")
     log.info(result.summary())
     if result.errors:
         raise PublishError(result.summary())

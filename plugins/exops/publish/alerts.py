@@ -7,7 +7,7 @@ import logging
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from email.message import EmailMessage
 
@@ -15,7 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from exops.publish import formatting as fmt
-from exops.publish.mail import MailSettings, SendError
+from exops.publish.mail import MailSettings, SendError, header_text
 from exops.publish.rules import Anomaly, Change, Rule, Threshold
 from exops.publish.store import message_id, send_claimed
 from exops.quality.catalogue import Mart, mart
@@ -258,8 +258,10 @@ def _alert_message(row: dict, settings: MailSettings, descriptions: dict[str, st
     msg["From"] = settings.sender
     msg["To"] = ", ".join(settings.recipients(row["recipients"].split(",")))
     segment = "" if row["segment"] == "all" else f" [{row['segment']}]"
-    msg["Subject"] = f"[exops KPI alert] {row['severity']}: {row['rule']}{segment} on {row['day']}"
-    msg["Message-ID"] = row["message_id"]
+    msg["Subject"] = header_text(
+        f"[exops KPI alert] {row['severity']}: {row['rule']}{segment} on {row['day']}"
+    )
+    msg["Message-ID"] = header_text(row["message_id"])
     description = descriptions.get(row["rule"], "")
     plain = (
         f"{description}\n\n{row['message']}\n\nRule: {row['rule']} (severity {row['severity']})\n"
@@ -285,12 +287,25 @@ class SendSummary:
     failed: int = 0
     unconfirmed: int = 0
     errors: list[str] | None = None
+    # (alert, error) of alerts whose email could not be rendered: recorded, left unclaimed
+    render_failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _render(row: dict, settings: MailSettings, descriptions: dict[str, str]) -> EmailMessage:
+    """The alert's email, serialised once so that anything that cannot be sent fails here."""
+    message = _alert_message(row, settings, descriptions)
+    message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    return message
 
 
 def send_pending(
     conn: psycopg.Connection, settings: MailSettings, rules: list[Rule]
 ) -> SendSummary:
-    """Email every stored alert never claimed; each (rule, segment, day) at most once."""
+    """Email every stored alert never claimed; each (rule, segment, day) at most once.
+
+    Each alert is rendered on its own, before it is claimed: one that cannot be rendered is
+    recorded (``render_error``), left unclaimed for the next run and listed in
+    ``render_failures``, and the others are sent all the same."""
     descriptions = {r.name: r.description for r in rules}
     summary = SendSummary(errors=[])
     summary.unconfirmed = conn.execute(
@@ -303,8 +318,21 @@ def send_pending(
     )
     for row in rows:
         alert_id = row["alert_id"]
-        # build before claiming: a settings error must not leave a claimed, unsent alert
-        message = _alert_message(row, settings, descriptions)
+        # render before claiming: a rendering error must not leave a claimed, unsent alert
+        try:
+            message = _render(row, settings, descriptions)
+        except Exception as exc:  # noqa: BLE001 - one bad alert must not stop the others
+            what = f"alert {row['rule']} [{row['segment']}] on {row['day']}"
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("%s could not be rendered: %s", what, error)
+            with conn.transaction():
+                conn.execute(
+                    "update audit.kpi_alerts set render_error = %s, render_failed_at = now()"
+                    " where alert_id = %s",
+                    (error, alert_id),
+                )
+            summary.render_failures.append((what, error))
+            continue
         with conn.transaction():
             claimed = conn.execute(
                 "update audit.kpi_alerts set claimed_at = now()"
@@ -319,7 +347,9 @@ def send_pending(
                 message,
                 settings,
                 mark_sent=lambda c, i=alert_id: c.execute(
-                    "update audit.kpi_alerts set emailed_at = now() where alert_id = %s", (i,)
+                    "update audit.kpi_alerts set emailed_at = now(), render_error = null"
+                    " where alert_id = %s",
+                    (i,),
                 ),
                 release=lambda c, i=alert_id: c.execute(
                     "update audit.kpi_alerts set claimed_at = null where alert_id = %s", (i,)

@@ -10,6 +10,11 @@ Settings (all optional when the local sink is used, i.e. ``EXOPS_SMTP_HOST`` uns
   ``data_eng``, ``risk``, or any name an alert rule uses). With a configured SMTP host every
   audience mail goes to must be set; against the local sink an unset audience goes to
   ``<audience>@exops.local`` so a local run shows every mail it would send.
+
+Every header exops builds goes through :func:`header_text` (or :func:`attachment_name`):
+values that come from data (a campaign id, a product id, an error message) may hold CR/LF
+or other control characters, which would otherwise inject headers or make the email
+library refuse the message.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import re
 import smtplib
 import ssl
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -27,6 +33,33 @@ LOCAL_PORT = 8025
 _ADDRESS = re.compile(r"^[^@\s,<>]+@[^@\s,<>]+$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+# C0/C1 controls (CR, LF, tab, NUL, ESC, ...) and Unicode's line/paragraph separators
+_UNSAFE_CATEGORIES = {"Cc", "Zl", "Zp"}
+_ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
+_MAX_HEADER_CHARS = 500
+
+
+def _escaped(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    return f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
+
+
+def header_text(value: object, limit: int = _MAX_HEADER_CHARS) -> str:
+    """``value`` as one safe header line: control characters escaped (CR -> ``\\r``,
+    NUL -> ``\\x00``), so nothing in the value can start another header; cut to ``limit``."""
+    text = "".join(
+        _escaped(ch) if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in str(value)
+    )
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def attachment_name(name: object) -> str:
+    """A safe attachment filename: a header value with no path separators or quotes."""
+    safe = header_text(name, limit=120)
+    return "".join("_" if ch in '/\\"' else ch for ch in safe) or "attachment"
 
 
 class MailConfigError(ValueError):
@@ -139,6 +172,11 @@ def send(message: EmailMessage, settings: MailSettings, timeout: float = 30.0) -
     recipients = [a.strip() for a in str(message.get("To", "")).split(",") if a.strip()]
     if not recipients:
         raise SendError("message has no recipients", not_sent=True)
+    # serialised before connecting: a message that cannot be rendered was certainly not sent
+    try:
+        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    except Exception as exc:  # noqa: BLE001 - any rendering failure means nothing left
+        raise SendError(f"message could not be rendered: {exc!r}", not_sent=True) from exc
     accepted_data = False
     try:
         with smtplib.SMTP(settings.host, settings.port, timeout=timeout) as smtp:
@@ -157,7 +195,7 @@ def send(message: EmailMessage, settings: MailSettings, timeout: float = 30.0) -
             # From here on the server may have queued the message even if we see an error.
             accepted_data = True
             # SMTP needs CRLF line ends; smtplib only converts str payloads, not bytes
-            code, resp = smtp.data(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
+            code, resp = smtp.data(data)
             if code != 250:
                 raise smtplib.SMTPDataError(code, resp)
     except smtplib.SMTPDataError as exc:

@@ -9,7 +9,15 @@ Tables (schema ``audit``):
   failure_key names the failed critical expectations: rerunning validation on the same
   broken data never sends a second email.
 - ``kpi_alerts``: every alert found, unique on (rule, segment, day).
-- ``reports_sent``: one row per as-of date whose daily report went out.
+- ``reports_sent``: one row per as-of date whose daily report went out;
+  ``section_errors`` names the sections that could not be rendered (the report went out
+  without them).
+- ``kpi_alerts.render_error``: an alert whose email could not be rendered is left
+  unclaimed with the error and ``render_failed_at``; the next run tries it again.
+- ``notifications``: one row per email told to data engineers about the platform itself
+  (a failed stage of a DAG run, alerts or report sections that could not be rendered, a
+  day not published by its deadline), keyed by what it is about: see
+  :mod:`exops.publish.notify`.
 
 At most once, also across retries and crashes. Each mail has a key row. Sending is
 claim -> SMTP -> mark:
@@ -113,6 +121,21 @@ DDL = (
       emailed_at timestamptz
     )
     """,
+    "alter table audit.reports_sent add column if not exists section_errors text",
+    "alter table audit.kpi_alerts add column if not exists render_error text",
+    "alter table audit.kpi_alerts add column if not exists render_failed_at timestamptz",
+    """
+    create table if not exists audit.notifications (
+      notification_key text primary key,
+      kind text not null,
+      subject text not null,
+      details text not null,
+      message_id text not null,
+      recipients text not null,
+      claimed_at timestamptz not null default now(),
+      emailed_at timestamptz
+    )
+    """,
 )
 
 
@@ -150,7 +173,7 @@ def send_claimed(
 
 def release_unconfirmed(conn: psycopg.Connection, table: str) -> int:
     """Let claimed-but-unconfirmed mails of ``table`` be sent again (after a human checked)."""
-    if table not in ("kpi_alerts", "reports_sent", "dq_notifications"):
+    if table not in ("kpi_alerts", "reports_sent", "dq_notifications", "notifications"):
         raise ValueError(f"no mail table {table!r}")
     if table == "kpi_alerts":
         sql = "update audit.kpi_alerts set claimed_at = null where emailed_at is null"

@@ -264,13 +264,15 @@ def _store(conn: psycopg.Connection, result: ValidationResult, started: datetime
 
 
 def _dq_message(result: ValidationResult, sender: str, recipients: list[str], msg_id: str):
+    from exops.publish.mail import header_text
+
     failures = result.critical_failures
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
     first = failures[0]
     more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
-    msg["Subject"] = (
+    msg["Subject"] = header_text(
         f"[exops data quality] {result.as_of}: {first.suite}: {first.expectation}{more}"
     )
     msg["Message-ID"] = msg_id
