@@ -20,13 +20,13 @@ ENV UV_COMPILE_BYTECODE=1 \
 
 # dependencies first (cached while only the code changes), then the project itself
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project --python /usr/local/bin/python3.11
+RUN uv sync --frozen --no-dev --no-install-project --compile-bytecode --python /usr/local/bin/python3.11
 COPY plugins ./plugins
 COPY dags ./dags
 COPY dbt_project ./dbt_project
 COPY expectations ./expectations
 COPY config ./config
-RUN uv sync --frozen --no-dev --python /usr/local/bin/python3.11 \
+RUN uv sync --frozen --no-dev --compile-bytecode --python /usr/local/bin/python3.11 \
  && mkdir -p /opt/airflow/logs /opt/airflow/exops /opt/airflow/secrets /opt/airflow/plugins \
  && chown -R 50000:0 /opt/airflow /opt/exops/dbt_project
 

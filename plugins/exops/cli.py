@@ -299,17 +299,19 @@ def _headline_lines(h: dict) -> list[str]:
     is_flag=True,
     help="Audit all history [default: only the days loaded since the last passing run].",
 )
-def validate(as_of: date | None, full: bool) -> None:
+@click.option("--docs", is_flag=True, help="Render GX Data Docs even when the gate passes.")
+def validate(as_of: date | None, full: bool, docs: bool) -> None:
     """Run the Great Expectations suites; exit 1 if a critical expectation fails.
 
     A daily run reconciles the days its new loads can change (their partitions, widened by
-    the late-arrival window); --full reconciles every day.
+    the late-arrival window); --full reconciles every day. GX Data Docs are rendered on a
+    failure, on a full run, or with --docs.
     """
     from exops.quality import QualityGateFailed
     from exops.quality import validate as run_validation
 
     try:
-        result = run_validation(as_of=as_of, full=full)
+        result = run_validation(as_of=as_of, full=full, docs=True if docs else None)
     except QualityGateFailed as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

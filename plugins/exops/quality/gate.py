@@ -173,7 +173,12 @@ def _to_result(suite: str, r: Any) -> ExpectationResult:
     )
 
 
-def run_suites(url: str, specs: list[SuiteSpec], docs_dir: Path) -> list[ExpectationResult]:
+def run_suites(
+    url: str, specs: list[SuiteSpec], docs_dir: Path, docs: bool = True
+) -> list[ExpectationResult]:
+    """Run the suites in one checkpoint; render GX Data Docs when ``docs`` is true or a
+    critical expectation failed (rendering every suite's page costs seconds, a daily pass
+    needs none: its results are in audit.validation_results)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -209,7 +214,6 @@ def run_suites(url: str, specs: list[SuiteSpec], docs_dir: Path) -> list[Expecta
         gx.Checkpoint(
             name="exops_quality_gate",
             validation_definitions=definitions,
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["exops"])],
             # every rule is a rows query (GX fetches a bounded number of its rows): COMPLETE
             # keeps them, so the data-quality email shows the mismatching rows
             result_format={"result_format": "COMPLETE", "partial_unexpected_count": MAX_EXAMPLES},
@@ -220,6 +224,10 @@ def run_suites(url: str, specs: list[SuiteSpec], docs_dir: Path) -> list[Expecta
     for validation in outcome.run_results.values():
         suite_name = validation.suite_name
         results.extend(_to_result(suite_name, r) for r in validation.results)
+    if docs or any(not r.success and r.severity == CRITICAL for r in results):
+        action = gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["exops"])
+        action._data_context = context
+        action.run(checkpoint_result=outcome)
     return results
 
 
@@ -343,13 +351,17 @@ def _notify(conn: psycopg.Connection, result: ValidationResult) -> bool:
 
 
 def validate(
-    url: str | None = None, as_of: date | None = None, full: bool = False
+    url: str | None = None,
+    as_of: date | None = None,
+    full: bool = False,
+    docs: bool | None = None,
 ) -> ValidationResult:
     """Validate marts and raw loads for ``as_of``; raises QualityGateFailed on a critical
     failure (after storing the results and emailing data engineers once).
 
     Checks the days loads touched since the last passing run, or all history when ``full``
-    (or when no run passed yet).
+    (or when no run passed yet). GX Data Docs are rendered on a failure, on a full run, or
+    when ``docs`` is true (``docs=False``: only on a failure).
     """
     from exops import warehouse
     from exops.publish.store import ensure_tables
@@ -381,10 +393,12 @@ def validate(
                 )
         docs_dir = var_dir() / "quality" / "data_docs"
         docs_dir.mkdir(parents=True, exist_ok=True)
+        render = scope.full if docs is None else docs
         if runnable:
-            results.extend(run_suites(url, runnable, docs_dir))
+            results.extend(run_suites(url, runnable, docs_dir, docs=render))
         index = docs_dir / "index.html"
-        result = ValidationResult(run_id, as_of, results, scope, index if index.exists() else None)
+        rendered = index.exists() and index.stat().st_mtime >= started.timestamp()
+        result = ValidationResult(run_id, as_of, results, scope, index if rendered else None)
         _store(conn, result, started)
         log.info(result.summary())
         if not result.passed:
