@@ -4,24 +4,35 @@
 {%- set from_day = window_start() %}
 
 -- one row per user, product and day with a trade on either side (a self-trade once, with
--- both fees): product traders, first trades per product and campaign volumes read this
--- rollup instead of every trade. Incremental by day
-with user_trades as (
+-- both fees): user activity, product traders, first trades and campaign volumes read this
+-- rollup instead of every trade (the only aggregation over all users' trades). Fees also
+-- counted from the user's registered_at on (cohort LTV). Incremental by day
+with users as (
+    select user_id, registered_at from {{ ref('stg_crm__users') }}
+),
+
+user_trades as (
     select * from {{ ref('int_user_trades') }}
     where executed_date >= {{ from_day }}
 ),
 
 user_product_days as (
     select
-        user_id,
-        product_id,
-        max(product_line) as product_line,
-        executed_date as activity_date,
+        user_trades.user_id,
+        user_trades.product_id,
+        max(user_trades.product_line) as product_line,
+        user_trades.executed_date as activity_date,
         count(*) as trade_count,
-        sum(volume_usd) as volume_usd,
-        sum(fees_usd) as fees_usd
+        count(*) filter (where user_trades.is_self_trade) as self_trade_count,
+        coalesce(sum(user_trades.volume_usd) filter (where user_trades.is_self_trade), 0)
+            as self_trade_volume_usd,
+        sum(user_trades.volume_usd) as volume_usd,
+        sum(user_trades.fees_usd) as fees_usd,
+        coalesce(sum(user_trades.fees_usd) filter (where user_trades.executed_at >= users.registered_at), 0)
+            as fees_since_registration_usd
     from user_trades
-    group by user_id, product_id, executed_date
+    left join users on user_trades.user_id = users.user_id
+    group by user_trades.user_id, user_trades.product_id, user_trades.executed_date
 )
 
 select * from user_product_days

@@ -1,27 +1,20 @@
 {{ window_config('activity_date', indexes=[{'columns': ['user_id', 'activity_date'], 'unique': True}]) }}
 {%- set from_day = window_start() %}
 
--- one row per user and day with any trade, wealth event or completed transfer; fees also
--- counted from the user's registered_at on (cohort LTV)
-with users as (
-    select user_id, registered_at from {{ ref('stg_crm__users') }}
-),
-
-user_trades as (
+-- one row per user and day with any trade, wealth event or completed transfer; the trading
+-- part sums the user x product x day rollup
+with user_trades as (
     select
-        user_trades.user_id,
-        user_trades.executed_date as activity_date,
-        count(*) as trade_count,
-        count(*) filter (where user_trades.is_self_trade) as self_trade_count,
-        coalesce(sum(user_trades.volume_usd) filter (where user_trades.is_self_trade), 0)
-            as self_trade_volume_usd,
-        sum(user_trades.volume_usd) as volume_usd,
-        sum(user_trades.fees_usd) as fees_usd,
-        coalesce(sum(user_trades.fees_usd) filter (where user_trades.executed_at >= users.registered_at), 0)
-            as fees_since_registration_usd
-    from {{ ref('int_user_trades') }} as user_trades
-    left join users on user_trades.user_id = users.user_id
-    where user_trades.executed_date >= {{ from_day }}
+        user_id,
+        activity_date,
+        sum(trade_count) as trade_count,
+        sum(self_trade_count) as self_trade_count,
+        sum(self_trade_volume_usd) as self_trade_volume_usd,
+        sum(volume_usd) as volume_usd,
+        sum(fees_usd) as fees_usd,
+        sum(fees_since_registration_usd) as fees_since_registration_usd
+    from {{ ref('int_user_product_daily') }}
+    where activity_date >= {{ from_day }}
     group by 1, 2
 ),
 
