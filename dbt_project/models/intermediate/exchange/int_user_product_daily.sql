@@ -23,6 +23,7 @@ user_product_days as (
         max(user_trades.product_line) as product_line,
         user_trades.executed_date as activity_date,
         count(*) as trade_count,
+        min(user_trades.executed_at) as first_executed_at,
         count(*) filter (where user_trades.is_self_trade) as self_trade_count,
         coalesce(sum(user_trades.volume_usd) filter (where user_trades.is_self_trade), 0)
             as self_trade_volume_usd,
