@@ -1,6 +1,7 @@
-"""The publishing audit tables, and sending a mail at most once per key.
+"""The quality gate's and publishing's tables, and sending a mail at most once per key.
 
-Tables (schema ``audit``):
+Schema ``quality`` (owned by ``exops_transformer``, which runs the gate; the publisher reads
+it):
 
 - ``validation_runs`` / ``validation_results``: written by :mod:`exops.quality`; one row per
   run (with the days it checked and the loads it covered) and one per expectation of the
@@ -8,6 +9,9 @@ Tables (schema ``audit``):
 - ``dq_notifications``: one row per (as_of, failure_key) data-quality email, where
   failure_key names the failed critical expectations: rerunning validation on the same
   broken data never sends a second email.
+
+Schema ``publish`` (owned by ``exops_publisher``):
+
 - ``kpi_alerts``: every alert found, unique on (rule, segment, day).
 - ``reports_sent``: one row per as-of date whose daily report went out.
 
@@ -38,11 +42,11 @@ from email.message import EmailMessage
 import psycopg
 
 from exops.publish.mail import MailSettings, SendError, send
-from exops.warehouse import ensure_schemas
+from exops.warehouse import require_schemas
 
-DDL = (
+QUALITY_DDL = (
     """
-    create table if not exists audit.validation_runs (
+    create table if not exists quality.validation_runs (
       run_id text primary key,
       as_of date not null,
       passed boolean not null,
@@ -54,12 +58,12 @@ DDL = (
       finished_at timestamptz not null default now()
     )
     """,
-    "create index if not exists validation_runs_as_of_idx on audit.validation_runs (as_of)",
+    "create index if not exists validation_runs_as_of_idx on quality.validation_runs (as_of)",
     # the days a run checked (window_start null: all of them) and the loads it covered
-    "alter table audit.validation_runs add column if not exists window_start date",
-    "alter table audit.validation_runs add column if not exists load_id_ceiling bigint",
+    "alter table quality.validation_runs add column if not exists window_start date",
+    "alter table quality.validation_runs add column if not exists load_id_ceiling bigint",
     """
-    create table if not exists audit.validation_results (
+    create table if not exists quality.validation_results (
       run_id text not null,
       as_of date not null,
       suite text not null,
@@ -73,7 +77,7 @@ DDL = (
     )
     """,
     """
-    create table if not exists audit.dq_notifications (
+    create table if not exists quality.dq_notifications (
       as_of date not null,
       failure_key text not null,
       run_id text not null,
@@ -84,8 +88,10 @@ DDL = (
       primary key (as_of, failure_key)
     )
     """,
+)
+PUBLISH_DDL = (
     """
-    create table if not exists audit.kpi_alerts (
+    create table if not exists publish.kpi_alerts (
       alert_id bigserial primary key,
       rule text not null,
       segment text not null,
@@ -104,7 +110,7 @@ DDL = (
     )
     """,
     """
-    create table if not exists audit.reports_sent (
+    create table if not exists publish.reports_sent (
       as_of date primary key,
       path text not null,
       message_id text not null,
@@ -116,12 +122,22 @@ DDL = (
 )
 
 
-def ensure_tables(conn: psycopg.Connection) -> None:
-    ensure_schemas(conn, ("audit",))
+def _ensure(conn: psycopg.Connection, schema: str, ddl: tuple[str, ...]) -> None:
+    require_schemas(conn, (schema,))
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('exops.publish.ensure_tables'))")
-        for statement in DDL:
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"exops.{schema}.tables",))
+        for statement in ddl:
             conn.execute(statement)
+
+
+def ensure_quality_tables(conn: psycopg.Connection) -> None:
+    """The quality gate's tables in its own schema ``quality`` (idempotent)."""
+    _ensure(conn, "quality", QUALITY_DDL)
+
+
+def ensure_publish_tables(conn: psycopg.Connection) -> None:
+    """Publishing's tables in its own schema ``publish`` (idempotent)."""
+    _ensure(conn, "publish", PUBLISH_DDL)
 
 
 def message_id(*key: object) -> str:
@@ -150,11 +166,12 @@ def send_claimed(
 
 def release_unconfirmed(conn: psycopg.Connection, table: str) -> int:
     """Let claimed-but-unconfirmed mails of ``table`` be sent again (after a human checked)."""
-    if table not in ("kpi_alerts", "reports_sent", "dq_notifications"):
+    schema = {"kpi_alerts": "publish", "reports_sent": "publish", "dq_notifications": "quality"}
+    if table not in schema:
         raise ValueError(f"no mail table {table!r}")
     if table == "kpi_alerts":
-        sql = "update audit.kpi_alerts set claimed_at = null where emailed_at is null"
+        sql = "update publish.kpi_alerts set claimed_at = null where emailed_at is null"
     else:
-        sql = f"delete from audit.{table} where emailed_at is null"
+        sql = f"delete from {schema[table]}.{table} where emailed_at is null"
     with conn.transaction():
         return conn.execute(sql).rowcount
