@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 # plugins/exops/settings.py -> repository root
@@ -28,7 +29,7 @@ class SettingError(RuntimeError):
     pass
 
 
-def secret(name: str, env: dict[str, str] | None = None) -> str:
+def secret(name: str, env: Mapping[str, str] | None = None) -> str:
     """A setting that may be a secret: ``NAME``, else the contents of the file ``NAME_FILE``.
 
     ``NAME_FILE`` is how Docker secrets (``/run/secrets/...``) reach a container without the
@@ -36,8 +37,8 @@ def secret(name: str, env: dict[str, str] | None = None) -> str:
     Returns "" when neither is set.
     """
     env = os.environ if env is None else env
-    value = env.get(name, "").strip()
-    if value:
+    value = env.get(name, "")
+    if value.strip():
         return value
     path = env.get(f"{name}_FILE", "").strip()
     if not path:

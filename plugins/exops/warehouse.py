@@ -128,7 +128,7 @@ def _tune_embedded(pgdata: Path, url: str) -> None:
 def _configured_url(name: str) -> str:
     """``name`` (or ``name_FILE``) checked to be a postgresql:// URL, or "" when unset."""
     try:
-        url = secret(name)
+        url = secret(name).strip()
     except SettingError as exc:
         raise WarehouseError(str(exc)) from None
     if url:
