@@ -80,15 +80,6 @@ READS: dict[str, dict[str, tuple[str, ...] | None]] = {
     "marts": {PUBLISHER_ROLE: None, BI_READER_ROLE: None},
     "quality": {PUBLISHER_ROLE: None},
 }
-# tables earlier exops versions kept in schema audit, and the schema they live in now
-MOVED_TABLES = {
-    "validation_runs": "quality",
-    "validation_results": "quality",
-    "dq_notifications": "quality",
-    "kpi_alerts": "publish",
-    "reports_sent": "publish",
-}
-
 # relkind -> the ALTER ... OWNER TO statement for it
 _ALTER_KIND = {
     "r": "table",
@@ -179,19 +170,6 @@ def _own_relations(conn: psycopg.Connection, schema: str, owner: str) -> None:
         )
 
 
-def _move_old_tables(conn: psycopg.Connection) -> None:
-    for table, schema in MOVED_TABLES.items():
-        old, new = conn.execute(
-            "select to_regclass(%s), to_regclass(%s)", (f"audit.{table}", f"{schema}.{table}")
-        ).fetchone()
-        if old is not None and new is None:
-            conn.execute(
-                sql.SQL("alter table {} set schema {}").format(
-                    sql.Identifier("audit", table), sql.Identifier(schema)
-                )
-            )
-
-
 def _grants(conn: psycopg.Connection, schema: str, owner: str, creators: list[str]) -> None:
     """Exactly the access READS gives to ``schema``: every other grant is revoked first."""
     s = sql.Identifier(schema)
@@ -246,6 +224,7 @@ def init_warehouse(
     a password only changes when asked for.
     """
     from exops.ingest.audit import ensure_raw_tables
+    from exops.publish.store import move_old_tables
 
     passwords = _passwords(stage_passwords, bi_reader_password)
     with warehouse.connection(url or warehouse.warehouse_url(), autocommit=True) as conn:
@@ -276,7 +255,8 @@ def init_warehouse(
                 s, o = sql.Identifier(schema), sql.Identifier(owner)
                 conn.execute(sql.SQL("create schema if not exists {}").format(s))
                 conn.execute(sql.SQL("alter schema {} owner to {}").format(s, o))
-            _move_old_tables(conn)
+            for schema in ("quality", "publish"):
+                move_old_tables(conn, schema)
             # the load audit's tables exist before their readers are granted them one by one
             ensure_raw_tables(conn)
             for schema, owner in SCHEMA_OWNERS.items():

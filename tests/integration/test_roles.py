@@ -440,3 +440,46 @@ def test_the_embedded_warehouse_sets_up_the_stage_roles_itself(tmp_path, monkeyp
         assert (tmp_path / "pg" / "exops-init.json").read_text() == stamp
     finally:
         warehouse.stop_embedded()
+
+
+def test_init_upgrades_a_single_url_warehouse_in_place(admin: dict, chain) -> None:
+    """A warehouse the admin ran alone (earlier versions: everything the admin's, the gate's
+    and publishing's tables in audit): init hands each table to its stage's role and moves
+    those tables, rows and all, to their schemas."""
+    from exops.ingest.audit import ensure_raw_tables
+    from exops.publish.store import PUBLISH_DDL, QUALITY_DDL
+
+    dbname = f"{admin['dbname']}_old"
+    with _as(admin["server"]) as su:
+        su.execute(f'create database "{dbname}" owner {admin["name"]}')
+    url = _with_database(admin["url"], dbname)
+    try:
+        with _as(url) as conn:
+            ensure_raw_tables(conn)
+            for ddl in (*QUALITY_DDL, *PUBLISH_DDL):
+                conn.execute(ddl.replace("quality.", "audit.").replace("publish.", "audit."))
+            conn.execute(
+                "insert into audit.reports_sent (as_of, path, message_id, recipients)"
+                " values ('2026-04-15', 'r.html', '<m@exops>', 'ops@x.test')"
+            )
+        result = _init_cli(url)
+        assert result.exit_code == 0, result.output
+        with _as(url) as conn:
+            tables = conn.execute(
+                "select schemaname, tablename, tableowner from pg_tables"
+                " where tablename in ('reports_sent', 'kpi_alerts', 'validation_runs',"
+                " 'dq_notifications', 'exchange_trades') order by 1, 2"
+            ).fetchall()
+            assert conn.execute("select as_of::text from publish.reports_sent").fetchall() == [
+                ("2026-04-15",)
+            ]
+        assert tables == [
+            ("publish", "kpi_alerts", "exops_publisher"),
+            ("publish", "reports_sent", "exops_publisher"),
+            ("quality", "dq_notifications", "exops_transformer"),
+            ("quality", "validation_runs", "exops_transformer"),
+            ("raw", "exchange_trades", "exops_loader"),
+        ]
+    finally:
+        with _as(admin["server"]) as su:
+            su.execute(f'drop database "{dbname}" with (force)')

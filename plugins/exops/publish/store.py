@@ -122,10 +122,33 @@ PUBLISH_DDL = (
 )
 
 
+# tables earlier exops versions kept in schema audit, and the schema they live in now
+MOVED_TABLES = {
+    "validation_runs": "quality",
+    "validation_results": "quality",
+    "dq_notifications": "quality",
+    "kpi_alerts": "publish",
+    "reports_sent": "publish",
+}
+
+
+def move_old_tables(conn: psycopg.Connection, schema: str) -> None:
+    """Move ``schema``'s tables an earlier version kept in audit (their history matters: a
+    mail key row that were lost would let that mail go out twice)."""
+    for table in (t for t, s in MOVED_TABLES.items() if s == schema):
+        old, new = conn.execute(
+            "select to_regclass(%s), to_regclass(%s)", (f"audit.{table}", f"{schema}.{table}")
+        ).fetchone()
+        if old is not None and new is None:
+            conn.execute(f"alter table audit.{table} set schema {schema}")
+
+
 def _ensure(conn: psycopg.Connection, schema: str, ddl: tuple[str, ...]) -> None:
     require_schemas(conn, (schema,))
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"exops.{schema}.tables",))
+        # init moves them; a single-URL setup upgraded without init moves them here
+        move_old_tables(conn, schema)
         for statement in ddl:
             conn.execute(statement)
 
