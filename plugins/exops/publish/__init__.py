@@ -55,12 +55,13 @@ class PublishResult:
 def check_validation_passed(conn, as_of: date) -> str:
     """The run id of the latest validation of ``as_of``; raises PublishRefused unless passed."""
     # the gate's tables are the gate's to create: before its first run there are none
-    gated = conn.execute("select to_regclass('quality.validation_runs')").fetchone()[0]
-    row = gated and conn.execute(
-        "select run_id, passed from quality.validation_runs where as_of = %s"
-        " order by finished_at desc limit 1",
-        (as_of,),
-    ).fetchone()
+    row = None
+    if conn.execute("select to_regclass('quality.validation_runs')").fetchone()[0] is not None:
+        row = conn.execute(
+            "select run_id, passed from quality.validation_runs where as_of = %s"
+            " order by finished_at desc limit 1",
+            (as_of,),
+        ).fetchone()
     if row is None:
         raise PublishRefused(
             f"no validation run for as-of {as_of}: run `exops validate` before publishing"
