@@ -12,7 +12,7 @@ from __future__ import annotations
 from airflow.sdk import Asset, dag, task
 
 from exops.assets import RAW_ASSET_URIS
-from exops.dag_defaults import DEFAULT_ARGS, START_DATE, task_timeout
+from exops.dag_defaults import DEFAULT_ARGS, START_DATE, stage_queue, task_timeout
 
 
 @dag(
@@ -33,6 +33,7 @@ def exops_ingest():
             task_id=f"ingest_{source}",
             outlets=[Asset(name=f"raw_{source}", uri=uri)],
             execution_timeout=task_timeout("ingest"),
+            queue=stage_queue("loader"),
         )
         def ingest_source(source: str = source, **context) -> dict:
             from exops.orchestration import ingest_for_interval

@@ -11,7 +11,7 @@ from __future__ import annotations
 from airflow.sdk import Asset, Param, dag, task
 
 from exops.assets import MARTS_ASSET_URI
-from exops.dag_defaults import DEFAULT_ARGS, START_DATE, task_timeout
+from exops.dag_defaults import DEFAULT_ARGS, START_DATE, stage_queue, task_timeout
 
 
 @dag(
@@ -33,13 +33,14 @@ from exops.dag_defaults import DEFAULT_ARGS, START_DATE, task_timeout
     doc_md=__doc__,
 )
 def exops_publish():
-    @task(execution_timeout=task_timeout("publish"))
+    # the gate runs as the transformer (it writes schema quality), publishing as the publisher
+    @task(execution_timeout=task_timeout("publish"), queue=stage_queue("transformer"))
     def validate(params: dict | None = None) -> dict:
         from exops.orchestration import validate_marts
 
         return validate_marts((params or {}).get("as_of"))
 
-    @task(execution_timeout=task_timeout("publish"))
+    @task(execution_timeout=task_timeout("publish"), queue=stage_queue("publisher"))
     def publish(params: dict | None = None) -> dict:
         from exops.orchestration import publish_outputs
 

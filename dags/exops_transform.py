@@ -11,7 +11,7 @@ from __future__ import annotations
 from airflow.sdk import Asset, dag, task
 
 from exops.assets import MARTS_ASSET_URI, RAW_ASSET_URIS
-from exops.dag_defaults import DEFAULT_ARGS, START_DATE, task_timeout
+from exops.dag_defaults import DEFAULT_ARGS, START_DATE, stage_queue, task_timeout
 
 
 @dag(
@@ -29,6 +29,7 @@ def exops_transform():
     @task(
         outlets=[Asset(name="marts", uri=MARTS_ASSET_URI)],
         execution_timeout=task_timeout("transform"),
+        queue=stage_queue("transformer"),
     )
     def dbt_build() -> dict:
         from exops.orchestration import build_marts

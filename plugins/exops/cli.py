@@ -66,8 +66,11 @@ def main(verbose: bool) -> None:
       run        all stages, orchestrated by Airflow (what `make run` does)
 
     \b
-    The warehouse is PostgreSQL from EXOPS_WAREHOUSE_URL; when unset, an embedded
-    PostgreSQL under var/pg is started on first use (see `exops warehouse --help`).
+    The warehouse is PostgreSQL from EXOPS_WAREHOUSE_URL (the admin, who runs
+    `exops warehouse init`); each stage connects as its own role from EXOPS_LOADER_URL,
+    EXOPS_TRANSFORMER_URL, EXOPS_PUBLISHER_URL (default: EXOPS_WAREHOUSE_URL). When none is
+    set, an embedded PostgreSQL under var/pg is started and initialised on first use
+    (see `exops warehouse --help`).
     """
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
@@ -370,7 +373,7 @@ def status() -> None:
 
 @main.group()
 def warehouse() -> None:
-    """The warehouse connection (EXOPS_WAREHOUSE_URL, or the embedded PostgreSQL)."""
+    """The warehouse: its admin connection (EXOPS_WAREHOUSE_URL, or the embedded PostgreSQL)."""
 
 
 @warehouse.command("url")
@@ -381,28 +384,53 @@ def warehouse_url_cmd() -> None:
     click.echo(wh.describe(wh.warehouse_url()))
 
 
+_STAGE_PASSWORDS = "EXOPS_LOADER_PASSWORD, EXOPS_TRANSFORMER_PASSWORD, EXOPS_PUBLISHER_PASSWORD"
+
+
+@warehouse.command("init")
+@click.option(
+    "--stage-passwords-from-env",
+    is_flag=True,
+    help=f"Set the stage roles' passwords from {_STAGE_PASSWORDS} (or their _FILE).",
+)
+@click.option(
+    "--bi-reader-password-from-env",
+    is_flag=True,
+    help="Set bi_reader's password from EXOPS_BI_READER_PASSWORD (or its _FILE).",
+)
+def warehouse_init(stage_passwords_from_env: bool, bi_reader_password_from_env: bool) -> None:
+    """Create the schemas, the least-privilege roles and their grants (idempotent).
+
+    Run once per warehouse database, connected with EXOPS_WAREHOUSE_URL as an admin that
+    owns the database and has CREATEROLE (no superuser needed). Passwords change only when
+    asked for.
+
+    \b
+    exops_loader       writes raw and audit (ingest)
+    exops_transformer  reads raw and the load audit; writes staging, intermediate, marts,
+                       transform, quality (dbt and the quality gate)
+    exops_publisher    reads marts and quality; writes publish (alerts, report)
+    bi_reader          reads marts only
+    """
+    from exops.roles import RoleError, init_warehouse
+
+    try:
+        states = init_warehouse(
+            stage_passwords=stage_passwords_from_env,
+            bi_reader_password=bi_reader_password_from_env,
+        )
+    except RoleError as exc:
+        raise click.ClickException(str(exc)) from None
+    for state in states:
+        click.echo(state.describe())
+
+
 @warehouse.command("stop")
 def warehouse_stop() -> None:
     """Stop the embedded PostgreSQL (no effect on a configured warehouse)."""
     from exops import warehouse as wh
 
     click.echo("stopped" if wh.stop_embedded() else "the embedded warehouse was not running")
-
-
-@main.command()
-def roles() -> None:
-    """Create the least-privilege warehouse roles and grants (idempotent; run as an admin).
-
-    \b
-    exops_loader       writes raw and audit (EXOPS_LOADER_PASSWORD)
-    exops_transformer  reads raw and audit, owns staging, intermediate, marts
-                       (EXOPS_TRANSFORMER_PASSWORD)
-    bi_reader          reads marts only (EXOPS_BI_READER_PASSWORD)
-    """
-    from exops.roles import ensure_roles
-
-    for state in ensure_roles():
-        click.echo(state.describe())
 
 
 @main.command()

@@ -43,6 +43,19 @@ def task_timeout(stage: str) -> timedelta:
     return timedelta(minutes=minutes)
 
 
+# the Celery queue of each stage's tasks: one worker per stage, holding only its role's URL
+STAGE_QUEUES = {
+    "loader": "exops_loader",
+    "transformer": "exops_transformer",
+    "publisher": "exops_publisher",
+}
+
+
+def stage_queue(stage: str) -> str:
+    """The queue of ``stage``'s tasks: EXOPS_<STAGE>_QUEUE or ``exops_<stage>``."""
+    return os.environ.get(f"EXOPS_{stage.upper()}_QUEUE", "").strip() or STAGE_QUEUES[stage]
+
+
 DEFAULT_ARGS = {
     "owner": "data-engineering",
     "retries": env_int("EXOPS_TASK_RETRIES", 2),

@@ -29,6 +29,7 @@ from urllib.parse import quote
 import httpx
 
 from exops.airflow_local import airflow_env
+from exops.dag_defaults import STAGE_QUEUES
 
 HOSTNAME_ENV = "EXOPS_WORKER_HOSTNAME"
 ADMIN = "admin"
@@ -123,6 +124,8 @@ class Cluster:
                 "AIRFLOW__CELERY__BROKER_URL": broker,
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata}",
                 "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
+                # every stage's tasks on this cluster's queue (both workers take all stages)
+                **{f"EXOPS_{stage.upper()}_QUEUE": queue for stage in STAGE_QUEUES},
                 "AIRFLOW__CORE__FERNET_KEY": _fernet_key(),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
                 "AIRFLOW__API__HOST": "127.0.0.1",

@@ -27,7 +27,7 @@ def ingest_for_interval(source: str, data_interval_start: datetime | date) -> di
     (which is also the run's date for holding future partitions)."""
     from exops.ingest import ingest
 
-    _check_publish_deadline()
+    _check_publish_deadline("ingest")
     day = interval_date(data_interval_start)
     landing = default_landing_dir()
     report = ingest(landing, sources=[source], dt_to=day, today=day, progress=log.info)
@@ -71,7 +71,7 @@ def validate_marts(as_of: str | None) -> dict:
     """The quality gate; raises QualityGateFailed (failing the task) on a critical failure."""
     from exops.quality import validate
 
-    _check_publish_deadline()
+    _check_publish_deadline("validate")
     result = validate(as_of=_as_of(as_of))
     log.info(result.summary())
     return {
@@ -97,10 +97,10 @@ def publish_outputs(as_of: str | None) -> dict:
     }
 
 
-def _check_publish_deadline() -> None:
+def _check_publish_deadline(stage: str) -> None:
     from exops.publish.notify import check_publish_deadline_quietly
 
-    check_publish_deadline_quietly()
+    check_publish_deadline_quietly(stage)
 
 
 def stage_of(task_id: str) -> str:

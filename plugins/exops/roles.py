@@ -1,39 +1,92 @@
-"""Least-privilege warehouse roles, one per kind of work.
+"""``exops warehouse init``: the schemas, the least-privilege roles and every grant, in one place.
 
-- ``exops_loader`` (ingest): owns schemas ``raw`` and ``audit``; reads nothing else.
-- ``exops_transformer`` (dbt): reads ``raw`` and ``audit``, owns ``staging``,
-  ``intermediate`` and ``marts``; cannot write ``raw`` or ``audit``.
-- ``bi_reader`` (BI tools): reads ``marts`` only. dbt's on-run-end hook
-  (``dbt_project/macros/grant_bi_reader.sql``) grants it the marts; here it is only created
-  and given its login (:func:`exops.transform.ensure_bi_reader_login`).
+Run once per warehouse database by an admin that owns the database and has CREATEROLE (a
+superuser is not needed); rerunning it changes nothing. Each stage then connects as its own
+role (:func:`exops.warehouse.stage_url`) and can do its job and nothing more:
 
-``ensure_roles(url)`` creates them and their grants idempotently, connected as an admin
-(a superuser, or the warehouse's owner with CREATEROLE). Passwords come from
-``EXOPS_LOADER_PASSWORD``, ``EXOPS_TRANSFORMER_PASSWORD`` and ``EXOPS_BI_READER_PASSWORD``;
-a role whose variable is unset is created NOLOGIN. Roles are cluster-wide and grants
-per database, so run it once per warehouse database.
+=====================  =====================================  ==============================
+role                   writes (owns)                          reads
+=====================  =====================================  ==============================
+``exops_loader``       raw, audit (the load audit and          -
+                       quarantine)
+``exops_transformer``  staging, intermediate, marts,          raw; the load audit
+                       transform (build records), quality     (audit.loads, partitions,
+                       (the gate's results)                   pending_partitions, unloads),
+                                                              never audit.quarantine
+``exops_publisher``    publish (alerts, reports sent)         marts, quality,
+                                                              audit.partitions (as-of date)
+``bi_reader``          -                                      marts
+=====================  =====================================  ==============================
+
+Tables a role creates later are readable by the roles above through default privileges
+(the load audit's tables are granted one by one, so that a reader of the load audit never
+gets the quarantine: init creates them). No stage may create schemas or alter roles;
+``exops warehouse init`` creates every schema, and dbt only builds tables and views.
+
+On PostgreSQL 15 a CREATEROLE admin must be a member of a role to make it own a schema or to
+set its default privileges; from 16 on it must be able to ``SET ROLE`` to it, and it gets
+ADMIN OPTION (only) on the roles it creates. So init grants each role to the admin (no-op
+for a superuser). Roles that already exist and were made by another admin (PostgreSQL 16)
+need a superuser's ``grant <role> to <admin> with admin option`` first; init says so.
+
+Passwords are set only when asked: ``stage_passwords`` sets the stage roles' from
+``EXOPS_LOADER_PASSWORD``, ``EXOPS_TRANSFORMER_PASSWORD`` and ``EXOPS_PUBLISHER_PASSWORD``,
+``bi_reader_password`` bi_reader's from ``EXOPS_BI_READER_PASSWORD`` (each may be a
+``..._FILE`` instead). Roles are cluster-wide and grants per database.
 """
 
 from __future__ import annotations
 
-import os
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import psycopg
 from psycopg import sql
 
 from exops import warehouse
-from exops.transform import BI_READER_PASSWORD_ENV, BI_READER_ROLE, ensure_bi_reader_login
+from exops.settings import SettingError, secret
 
 LOADER_ROLE = "exops_loader"
 TRANSFORMER_ROLE = "exops_transformer"
-LOADER_PASSWORD_ENV = "EXOPS_LOADER_PASSWORD"
-TRANSFORMER_PASSWORD_ENV = "EXOPS_TRANSFORMER_PASSWORD"
+PUBLISHER_ROLE = "exops_publisher"
+BI_READER_ROLE = "bi_reader"
+ROLES = (LOADER_ROLE, TRANSFORMER_ROLE, PUBLISHER_ROLE, BI_READER_ROLE)
+STAGE_ROLES = {"loader": LOADER_ROLE, "transformer": TRANSFORMER_ROLE, "publisher": PUBLISHER_ROLE}
+PASSWORD_ENVS = {
+    LOADER_ROLE: "EXOPS_LOADER_PASSWORD",
+    TRANSFORMER_ROLE: "EXOPS_TRANSFORMER_PASSWORD",
+    PUBLISHER_ROLE: "EXOPS_PUBLISHER_PASSWORD",
+    BI_READER_ROLE: "EXOPS_BI_READER_PASSWORD",
+}
 
-LOADER_SCHEMAS = ("raw", "audit")
-TRANSFORMER_SCHEMAS = ("staging", "intermediate", "marts")
-ROLES = (LOADER_ROLE, TRANSFORMER_ROLE, BI_READER_ROLE)
-
+SCHEMA_OWNERS = {
+    "raw": LOADER_ROLE,
+    "audit": LOADER_ROLE,
+    "staging": TRANSFORMER_ROLE,
+    "intermediate": TRANSFORMER_ROLE,
+    "marts": TRANSFORMER_ROLE,
+    "transform": TRANSFORMER_ROLE,
+    "quality": TRANSFORMER_ROLE,
+    "publish": PUBLISHER_ROLE,
+}
+LOAD_AUDIT_TABLES = ("loads", "partitions", "pending_partitions", "unloads")
+# schema -> reader -> the tables it may read (None: every table, now and later)
+READS: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "raw": {TRANSFORMER_ROLE: None},
+    "audit": {TRANSFORMER_ROLE: LOAD_AUDIT_TABLES, PUBLISHER_ROLE: ("partitions",)},
+    "marts": {PUBLISHER_ROLE: None, BI_READER_ROLE: None},
+    "quality": {PUBLISHER_ROLE: None},
+    # the publish deadline is checked at the start of every stage
+    "publish": {LOADER_ROLE: ("reports_sent",), TRANSFORMER_ROLE: ("reports_sent",)},
+}
+# schema -> writer -> the tables it may also write: any stage tells data engineers of its own
+# failure, once (exops.publish.notify)
+WRITES: dict[str, dict[str, tuple[str, ...]]] = {
+    "publish": {LOADER_ROLE: ("notifications",), TRANSFORMER_ROLE: ("notifications",)},
+}
 # relkind -> the ALTER ... OWNER TO statement for it
 _ALTER_KIND = {
     "r": "table",
@@ -45,14 +98,36 @@ _ALTER_KIND = {
 }
 
 
+class RoleError(RuntimeError):
+    pass
+
+
 @dataclass(frozen=True)
 class RoleState:
     role: str
     login: bool
+    password_set: bool
 
     def describe(self) -> str:
-        how = "can log in" if self.login else "NOLOGIN (set its password variable to log in)"
-        return f"{self.role}: {how}"
+        how = "can log in" if self.login else "NOLOGIN"
+        return f"{self.role}: {how}" + ("; password set" if self.password_set else "")
+
+
+def _passwords(stage_passwords: bool, bi_reader_password: bool) -> dict[str, str]:
+    """The passwords asked for, all read before anything changes."""
+    wanted = [LOADER_ROLE, TRANSFORMER_ROLE, PUBLISHER_ROLE] if stage_passwords else []
+    wanted += [BI_READER_ROLE] if bi_reader_password else []
+    out = {}
+    for role in wanted:
+        env = PASSWORD_ENVS[role]
+        try:
+            value = secret(env)
+        except SettingError as exc:
+            raise RoleError(str(exc)) from None
+        if not value:
+            raise RoleError(f"{role}'s password was asked for but {env} (or {env}_FILE) is not set")
+        out[role] = value
+    return out
 
 
 def _create_role(conn: psycopg.Connection, role: str) -> None:
@@ -61,30 +136,29 @@ def _create_role(conn: psycopg.Connection, role: str) -> None:
         sql.SQL(
             "do $$ begin"
             " if not exists (select from pg_catalog.pg_roles where rolname = {name}) then"
-            " create role {role} nologin; end if;"
+            " create role {role} login; end if;"
             " exception when duplicate_object or unique_violation then null; end $$"
         ).format(name=sql.Literal(role), role=sql.Identifier(role))
     )
 
 
-def _set_login(conn: psycopg.Connection, role: str, env: str) -> None:
-    # without a password the role keeps what it has (NOLOGIN when just created)
-    password = os.environ.get(env, "")
-    if not password:
-        return
-    conn.execute(
-        sql.SQL("alter role {} with login password {}").format(
-            sql.Identifier(role), sql.Literal(password)
-        )
-    )
+def _manage(conn: psycopg.Connection, role: str, admin: str) -> None:
+    """Let the (non-superuser) admin own objects for ``role`` and set its default privileges."""
+    try:
+        with conn.transaction():
+            conn.execute(
+                sql.SQL("grant {} to {}").format(sql.Identifier(role), sql.Identifier(admin))
+            )
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise RoleError(
+            f"{admin} may not manage the existing role {role} ({exc.diag.message_primary}):"
+            f" a superuser must run `grant {role} to {admin} with admin option` once"
+            " (PostgreSQL 16 and later), or run `exops warehouse init` as a superuser"
+        ) from None
 
 
-def _own_schema(conn: psycopg.Connection, schema: str, owner: str) -> None:
-    """Make ``owner`` own ``schema`` and every relation already in it."""
-    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
-    conn.execute(
-        sql.SQL("alter schema {} owner to {}").format(sql.Identifier(schema), sql.Identifier(owner))
-    )
+def _own_relations(conn: psycopg.Connection, schema: str, owner: str) -> None:
+    """Make ``owner`` own every relation already in ``schema`` (an upgrade in place)."""
     rows = conn.execute(
         "select c.relname, c.relkind from pg_catalog.pg_class c"
         " join pg_catalog.pg_namespace n on n.oid = c.relnamespace"
@@ -98,81 +172,170 @@ def _own_schema(conn: psycopg.Connection, schema: str, owner: str) -> None:
     for name, kind in rows:
         conn.execute(
             sql.SQL("alter {} {} owner to {}").format(
-                sql.SQL(_ALTER_KIND[kind]),
-                sql.Identifier(schema, name),
-                sql.Identifier(owner),
+                sql.SQL(_ALTER_KIND[kind]), sql.Identifier(schema, name), sql.Identifier(owner)
             )
         )
 
 
-def _grant_read(conn: psycopg.Connection, schema: str, reader: str, creators: list[str]) -> None:
-    """``reader`` may read every table of ``schema``, now and those ``creators`` make later."""
-    s, r = sql.Identifier(schema), sql.Identifier(reader)
-    conn.execute(sql.SQL("grant usage on schema {} to {}").format(s, r))
-    conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(s, r))
+def _grants(conn: psycopg.Connection, schema: str, owner: str, creators: list[str]) -> None:
+    """Exactly the access READS gives to ``schema``: every other grant is revoked first."""
+    s = sql.Identifier(schema)
+    others = sql.SQL(", ").join(sql.Identifier(r) for r in ROLES if r != owner)
+    conn.execute(sql.SQL("revoke all on schema {} from {}").format(s, others))
+    # only where another role holds something: a blanket revoke would turn every default
+    # (null) ACL explicit, and a second run would then differ from the first
+    granted = conn.execute(
+        "select c.relname, c.relkind = 'S' from pg_catalog.pg_class c"
+        " join pg_catalog.pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = %s and exists (select from aclexplode(c.relacl) a"
+        "   join pg_catalog.pg_roles r on r.oid = a.grantee"
+        "   where r.rolname = any(%s) and r.rolname <> %s)",
+        (schema, list(ROLES), owner),
+    ).fetchall()
+    for name, sequence in granted:
+        conn.execute(
+            sql.SQL("revoke all on {} {} from {}").format(
+                sql.SQL("sequence" if sequence else "table"), sql.Identifier(schema, name), others
+            )
+        )
     for creator in creators:
         conn.execute(
             sql.SQL(
-                "alter default privileges for role {} in schema {} grant select on tables to {}"
-            ).format(sql.Identifier(creator), s, r)
+                "alter default privileges for role {} in schema {} revoke all on tables from {}"
+            ).format(sql.Identifier(creator), s, others)
         )
+    for reader, tables in READS.get(schema, {}).items():
+        r = sql.Identifier(reader)
+        conn.execute(sql.SQL("grant usage on schema {} to {}").format(s, r))
+        if tables is not None:
+            for table in tables:
+                conn.execute(
+                    sql.SQL("grant select on {} to {}").format(sql.Identifier(schema, table), r)
+                )
+            continue
+        conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(s, r))
+        for creator in creators:
+            conn.execute(
+                sql.SQL(
+                    "alter default privileges for role {} in schema {} grant select on tables to {}"
+                ).format(sql.Identifier(creator), s, r)
+            )
+    for writer, tables in WRITES.get(schema, {}).items():
+        w = sql.Identifier(writer)
+        conn.execute(sql.SQL("grant usage on schema {} to {}").format(s, w))
+        for table in tables:
+            conn.execute(
+                sql.SQL("grant select, insert, update, delete on {} to {}").format(
+                    sql.Identifier(schema, table), w
+                )
+            )
 
 
-def ensure_roles(url: str | None = None) -> list[RoleState]:
-    """Create the loader, transformer and BI roles and their grants (idempotent)."""
-    with warehouse.connection(url, autocommit=True) as conn:
-        admin = conn.execute("select current_user").fetchone()[0]
-        database = conn.execute("select current_database()").fetchone()[0]
+def init_warehouse(
+    url: str | None = None, *, stage_passwords: bool = False, bi_reader_password: bool = False
+) -> list[RoleState]:
+    """Create the schemas, roles and grants of the warehouse at ``url`` (the admin's).
+
+    Idempotent: a second run leaves every owner, grant and default privilege as it was, and
+    a password only changes when asked for.
+    """
+    from exops.ingest.audit import ensure_raw_tables
+    from exops.publish.store import ensure_publish_tables, move_old_tables
+
+    passwords = _passwords(stage_passwords, bi_reader_password)
+    with warehouse.connection(url or warehouse.warehouse_url(), autocommit=True) as conn:
+        admin, database, superuser = conn.execute(
+            "select current_user, current_database(), rolsuper from pg_catalog.pg_roles"
+            " where rolname = current_user"
+        ).fetchone()
         with conn.transaction():
             # one run per database at a time; roles themselves are guarded in _create_role
-            conn.execute("select pg_advisory_xact_lock(hashtext('exops.roles.ensure_roles'))")
-            for role in (LOADER_ROLE, TRANSFORMER_ROLE, BI_READER_ROLE):
+            conn.execute("select pg_advisory_xact_lock(hashtext('exops.roles.init'))")
+            for role in ROLES:
                 _create_role(conn, role)
-            _set_login(conn, LOADER_ROLE, LOADER_PASSWORD_ENV)
-            _set_login(conn, TRANSFORMER_ROLE, TRANSFORMER_PASSWORD_ENV)
+                if not superuser:
+                    _manage(conn, role, admin)
+                conn.execute(sql.SQL("alter role {} login").format(sql.Identifier(role)))
+            for role, password in passwords.items():
+                conn.execute(
+                    sql.SQL("alter role {} password {}").format(
+                        sql.Identifier(role), sql.Literal(password)
+                    )
+                )
             db = sql.Identifier(database)
-            for role in (LOADER_ROLE, TRANSFORMER_ROLE, BI_READER_ROLE):
-                conn.execute(
-                    sql.SQL("grant connect on database {} to {}").format(db, sql.Identifier(role))
-                )
-            # `create schema if not exists` needs CREATE on the database even when it exists
-            for role in (LOADER_ROLE, TRANSFORMER_ROLE):
-                conn.execute(
-                    sql.SQL("grant create on database {} to {}").format(db, sql.Identifier(role))
-                )
-            for schema in LOADER_SCHEMAS:
-                _own_schema(conn, schema, LOADER_ROLE)
-                # tables the admin (e.g. the pipeline's own role) creates there later too
-                _grant_read(conn, schema, TRANSFORMER_ROLE, [LOADER_ROLE, admin])
-            for schema in TRANSFORMER_SCHEMAS:
-                _own_schema(conn, schema, TRANSFORMER_ROLE)
-        ensure_bi_reader_login(url)
+            everyone = sql.SQL(", ").join(sql.Identifier(r) for r in ROLES)
+            conn.execute(sql.SQL("grant connect on database {} to {}").format(db, everyone))
+            # earlier versions let the stages create schemas; only init does now
+            conn.execute(sql.SQL("revoke create on database {} from {}").format(db, everyone))
+            for schema, owner in SCHEMA_OWNERS.items():
+                s, o = sql.Identifier(schema), sql.Identifier(owner)
+                conn.execute(sql.SQL("create schema if not exists {}").format(s))
+                conn.execute(sql.SQL("alter schema {} owner to {}").format(s, o))
+            for schema in ("quality", "publish"):
+                move_old_tables(conn, schema)
+            # the load audit's and publishing's tables exist before their readers (and the
+            # stages that tell their own failures) are granted them one by one
+            ensure_raw_tables(conn)
+            ensure_publish_tables(conn)
+            for schema, owner in SCHEMA_OWNERS.items():
+                _own_relations(conn, schema, owner)
+                # tables the admin makes there in a single-URL setup are readable too
+                _grants(conn, schema, owner, sorted({owner, admin}))
         can_login = dict(
             conn.execute(
                 "select rolname, rolcanlogin from pg_catalog.pg_roles where rolname = any(%s)",
                 (list(ROLES),),
             ).fetchall()
         )
-    return [RoleState(role, can_login[role]) for role in ROLES]
+    return [RoleState(role, can_login[role], role in passwords) for role in ROLES]
 
 
-def role_url(url: str, role: str, password_env: str | None = None) -> str:
-    """``url`` with ``role`` (and its password from ``password_env``) as the user."""
-    from urllib.parse import quote, urlsplit
-
+def role_url(url: str, role: str, password: str | None = None) -> str:
+    """``url`` with ``role`` (and ``password``, if any) as the user."""
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
-    password = os.environ.get(password_env, "") if password_env else ""
     creds = quote(role, safe="") + (":" + quote(password, safe="") if password else "")
     return parts._replace(netloc=f"{creds}@{host}").geturl()
 
 
+def embedded_stage_url(stage: str, admin_url: str) -> str:
+    """The embedded warehouse as ``stage``'s role, initialised once per version of this file.
+
+    pgserver's pg_hba.conf trusts its Unix socket (nothing listens on the network), so the
+    roles need no password there. A stamp in the data directory records the init done.
+    """
+    import fcntl
+
+    pgdata = warehouse.embedded_pgdata()
+    stamp = pgdata / "exops-init.json"
+    wanted = {"roles.py": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]}
+
+    def done() -> bool:
+        try:
+            return json.loads(stamp.read_text()) == wanted
+        except (OSError, ValueError):
+            return False
+
+    if not done():
+        with open(pgdata / "exops-init.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done():
+                init_warehouse(admin_url)
+                stamp.write_text(json.dumps(wanted) + "\n")
+    return role_url(admin_url, STAGE_ROLES[stage])
+
+
 __all__ = [
-    "BI_READER_PASSWORD_ENV",
     "BI_READER_ROLE",
     "LOADER_ROLE",
+    "PASSWORD_ENVS",
+    "PUBLISHER_ROLE",
+    "ROLES",
+    "STAGE_ROLES",
     "TRANSFORMER_ROLE",
+    "RoleError",
     "RoleState",
-    "ensure_roles",
+    "embedded_stage_url",
+    "init_warehouse",
     "role_url",
 ]

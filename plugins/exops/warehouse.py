@@ -1,7 +1,16 @@
 """The warehouse: PostgreSQL from ``EXOPS_WAREHOUSE_URL``, or an embedded one under var/.
 
+``EXOPS_WAREHOUSE_URL`` is the admin's connection (``exops warehouse init``, ``exops
+status``). Each stage connects as its own role (:mod:`exops.roles`): ``EXOPS_LOADER_URL``
+(ingest, unload), ``EXOPS_TRANSFORMER_URL`` (dbt, the quality gate) and
+``EXOPS_PUBLISHER_URL`` (alerts, report); a stage whose URL is unset uses
+``EXOPS_WAREHOUSE_URL``, so a single-URL setup works as before. Every URL may come from a
+file instead (``EXOPS_..._URL_FILE``, e.g. a Docker secret).
+
 The embedded server (pgserver, PostgreSQL 16) listens on a Unix socket only, is started on
 first use and left running so later commands reuse it; ``exops warehouse stop`` stops it.
+Its first use also runs ``exops warehouse init`` there, and the stages then connect as their
+roles over the socket, which pgserver's ``pg_hba.conf`` trusts (no passwords).
 """
 
 from __future__ import annotations
@@ -16,12 +25,17 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from exops.settings import var_dir
+from exops.settings import SettingError, secret, var_dir
 
 log = logging.getLogger(__name__)
 
-SCHEMAS = ("raw", "audit")
 ENV_URL = "EXOPS_WAREHOUSE_URL"
+# the stages, each with the URL variable of its own role
+STAGE_URL_ENVS = {
+    "loader": "EXOPS_LOADER_URL",
+    "transformer": "EXOPS_TRANSFORMER_URL",
+    "publisher": "EXOPS_PUBLISHER_URL",
+}
 
 
 class WarehouseError(RuntimeError):
@@ -111,15 +125,38 @@ def _tune_embedded(pgdata: Path, url: str) -> None:
         stamp.write_text(json.dumps(wanted, indent=2) + "\n")
 
 
-def warehouse_url() -> str:
-    """The PostgreSQL URL to use; starts the embedded server when none is configured."""
-    url = os.environ.get(ENV_URL, "").strip()
+def _configured_url(name: str) -> str:
+    """``name`` (or ``name_FILE``) checked to be a postgresql:// URL, or "" when unset."""
+    try:
+        url = secret(name).strip()
+    except SettingError as exc:
+        raise WarehouseError(str(exc)) from None
     if url:
         scheme = urlsplit(url).scheme
         if scheme not in ("postgresql", "postgres"):
-            raise WarehouseError(f"{ENV_URL} must be a postgresql:// URL, got scheme {scheme!r}")
+            raise WarehouseError(f"{name} must be a postgresql:// URL, got scheme {scheme!r}")
+    return url
+
+
+def warehouse_url() -> str:
+    """The admin's PostgreSQL URL; starts the embedded server when none is configured."""
+    return _configured_url(ENV_URL) or _embedded_url()
+
+
+def stage_url(stage: str) -> str:
+    """The URL ``stage`` (loader, transformer, publisher) connects with.
+
+    ``EXOPS_<ROLE>_URL``, else ``EXOPS_WAREHOUSE_URL``; with neither, the embedded server as
+    the stage's role (initialised on first use, see :func:`exops.roles.embedded_stage_url`).
+    """
+    if stage not in STAGE_URL_ENVS:
+        raise ValueError(f"unknown stage {stage!r}: one of {', '.join(STAGE_URL_ENVS)}")
+    url = _configured_url(STAGE_URL_ENVS[stage]) or _configured_url(ENV_URL)
+    if url:
         return url
-    return _embedded_url()
+    from exops.roles import embedded_stage_url
+
+    return embedded_stage_url(stage, _embedded_url())
 
 
 def describe(url: str) -> str:
@@ -150,12 +187,36 @@ def connection(url: str | None = None, **kwargs) -> Iterator[psycopg.Connection]
         conn.close()
 
 
-def ensure_schemas(conn: psycopg.Connection, schemas: tuple[str, ...] = SCHEMAS) -> None:
-    """Create the project's schemas if missing (idempotent, safe to run concurrently)."""
+def require_schemas(conn: psycopg.Connection, schemas: tuple[str, ...]) -> None:
+    """Make sure a stage's own ``schemas`` exist before it creates its tables there.
+
+    ``exops warehouse init`` creates every schema. A stage connected as an admin who may
+    create schemas (a single-URL setup, ``EXOPS_WAREHOUSE_URL`` only) creates its own missing
+    ones as it always did; a stage role may not, and is told to run init.
+    """
+    present = {
+        name
+        for (name,) in conn.execute(
+            "select nspname from pg_catalog.pg_namespace where nspname = any(%s)",
+            (list(schemas),),
+        ).fetchall()
+    }
+    missing = [s for s in schemas if s not in present]
+    if not missing:
+        return
+    may_create = conn.execute(
+        "select has_database_privilege(current_database(), 'CREATE')"
+    ).fetchone()[0]
+    if not may_create:
+        user = conn.execute("select current_user").fetchone()[0]
+        raise WarehouseError(
+            f"schema {', '.join(missing)} does not exist and {user} may not create it: run"
+            " `exops warehouse init` once as the database's owner (EXOPS_WAREHOUSE_URL)"
+        )
     with conn.transaction():
         # serialise concurrent first runs: CREATE SCHEMA IF NOT EXISTS can still race
         conn.execute("select pg_advisory_xact_lock(hashtext('exops.ensure_schemas'))")
-        for schema in schemas:
+        for schema in missing:
             conn.execute(f"create schema if not exists {schema}")
 
 

@@ -125,7 +125,7 @@ def test_the_day_is_loaded_built_and_published(chain: dict) -> None:
             "select trade_count from marts.exchange_daily_kpis where activity_date = %s", (DAY,)
         ).fetchone()
         report = conn.execute(
-            "select emailed_at is not null from audit.reports_sent where as_of = %s", (DAY,)
+            "select emailed_at is not null from publish.reports_sent where as_of = %s", (DAY,)
         ).fetchone()
     assert days == (DAYS, DAY)
     assert kpi is not None and kpi[0] > 0

@@ -102,7 +102,7 @@ def test_a_failed_dag_task_emails_data_engineers_once_per_run_and_stage(broken) 
     assert [state for _, state in runs] == ["failed"]
     with psycopg.connect(broken["url"]) as conn:
         rows = conn.execute(
-            "select notification_key, emailed_at is not null from audit.notifications"
+            "select notification_key, emailed_at is not null from publish.notifications"
             " where kind = 'stage_failure'"
         ).fetchall()
     assert rows == [(f"stage|exops_transform|{LAST}T00:00:00+00:00|transform", True)]
@@ -194,10 +194,10 @@ def test_a_day_not_published_by_its_deadline_is_told_once(sample_db, monkeypatch
         assert "Latest report published: none yet" in text_of(told)
         # a configurable deadline: 48 hours, and the day published in time, tell nothing
         monkeypatch.setenv("EXOPS_PUBLISH_DEADLINE_HOURS", "48")
-        conn.execute("delete from audit.notifications")
+        conn.execute("delete from publish.notifications")
         assert check_publish_deadline(conn, now=late) is None
         conn.execute(
-            "insert into audit.reports_sent (as_of, path, message_id, recipients, emailed_at)"
+            "insert into publish.reports_sent (as_of, path, message_id, recipients, emailed_at)"
             " values (%s, 'r', '<r@exops>', 'ops', now())",
             (AS_OF,),
         )

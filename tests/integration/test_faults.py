@@ -219,9 +219,9 @@ def test_smtp_down_then_back_sends_each_mail_exactly_once(fresh_db: str, mail_en
         publish(fresh_db)
     with psycopg.connect(fresh_db) as conn:
         assert conn.execute(
-            "select count(*) from audit.kpi_alerts where claimed_at is not null"
+            "select count(*) from publish.kpi_alerts where claimed_at is not null"
         ).fetchone() == (0,)
-        assert conn.execute("select count(*) from audit.reports_sent").fetchone() == (0,)
+        assert conn.execute("select count(*) from publish.reports_sent").fetchone() == (0,)
 
     host, port, stop = start_sink(port=mail_env["port"], directory=mail_env["mail"])
     try:
@@ -236,14 +236,14 @@ def test_smtp_down_then_back_sends_each_mail_exactly_once(fresh_db: str, mail_en
         alert_ids = {
             r[0]
             for r in conn.execute(
-                "select message_id from audit.kpi_alerts where emailed_at is not null"
+                "select message_id from publish.kpi_alerts where emailed_at is not null"
             ).fetchall()
         }
         pending = conn.execute(
-            "select count(*) from audit.kpi_alerts where emailed_at is null"
+            "select count(*) from publish.kpi_alerts where emailed_at is null"
         ).fetchone()[0]
         report_id = conn.execute(
-            "select message_id from audit.reports_sent where emailed_at is not null"
+            "select message_id from publish.reports_sent where emailed_at is not null"
         ).fetchone()[0]
     assert alert_ids and pending == 0
     sent = [m["Message-ID"] for m in messages]
@@ -355,7 +355,7 @@ def test_a_failed_build_publishes_nothing_and_the_next_run_recovers(
                 (LAST,),
             ).fetchone() == (0,)
             assert conn.execute(
-                "select count(*) from audit.reports_sent where as_of = %s", (LAST,)
+                "select count(*) from publish.reports_sent where as_of = %s", (LAST,)
             ).fetchone() == (0,)
         assert _mails(mail_env["mail"]) == []
 

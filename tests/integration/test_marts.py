@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from exops import transform
+from exops import roles, transform
 from exops.ingest import ingest
 from exops.simulate import simulate
 
@@ -79,7 +79,11 @@ def _snapshot(conn: psycopg.Connection, schema: str) -> None:
 
 @pytest.fixture(scope="module")
 def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Simulate, ingest in three steps with an incremental build after each, then full refresh."""
+    """Simulate, ingest in three steps with an incremental build after each, then full refresh.
+
+    The warehouse is initialised first, as a deployment is (bi_reader's grants are init's).
+    """
+    roles.init_warehouse(warehouse_url)
     root = tmp_path_factory.mktemp("marts")
     landing = root / "landing"
     simulate(landing, USERS, DAYS, START, SEED)

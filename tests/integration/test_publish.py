@@ -78,7 +78,7 @@ def test_alerts_fire_once_each_to_their_audiences(published):
     )
     with psycopg.connect(published["url"]) as conn:
         rows = conn.execute(
-            "select rule, segment, day, value, emailed_at is not null from audit.kpi_alerts"
+            "select rule, segment, day, value, emailed_at is not null from publish.kpi_alerts"
             " order by rule"
         ).fetchall()
     assert len(rows) == 7 and all(r[4] for r in rows)
@@ -172,7 +172,7 @@ def test_an_alert_claimed_by_a_crashed_run_is_not_resent(published):
     """A run that crashed after claiming may have sent: it is reported, never re-sent."""
     with psycopg.connect(published["url"], autocommit=True) as conn:
         conn.execute(
-            "insert into audit.kpi_alerts (rule, segment, day, value, baseline, message,"
+            "insert into publish.kpi_alerts (rule, segment, day, value, baseline, message,"
             " severity, recipients, as_of, message_id, claimed_at)"
             " values ('traders_drop', 'all', '2026-09-29', 1, 2, 'm', 'warning', 'ops',"
             " '2026-09-30', '<crash@exops>', now())"

@@ -149,16 +149,16 @@ def test_an_alert_that_cannot_be_rendered_is_recorded_and_told_the_rest_goes_out
     with psycopg.connect(hostile["url"]) as conn:
         row = conn.execute(
             "select render_error, render_failed_at is not null, claimed_at is not null,"
-            " emailed_at is not null from audit.kpi_alerts where rule = 'traders_drop'"
+            " emailed_at is not null from publish.kpi_alerts where rule = 'traders_drop'"
         ).fetchone()
         sections = conn.execute(
-            "select section_errors from audit.reports_sent where as_of = %s", (AS_OF,)
+            "select section_errors from publish.reports_sent where as_of = %s", (AS_OF,)
         ).fetchone()[0]
         told_rows = conn.execute(
-            "select kind, emailed_at is not null from audit.notifications"
+            "select kind, emailed_at is not null from publish.notifications"
         ).fetchall()
         stuck = conn.execute(
-            "select count(*) from audit.kpi_alerts where claimed_at is not null"
+            "select count(*) from publish.kpi_alerts where claimed_at is not null"
             " and emailed_at is null"
         ).fetchone()[0]
     # sent by the third run: the error cleared, the failure time kept as history

@@ -45,11 +45,11 @@ def test_clean_sample_passes_and_is_recorded(env):
     assert ("risk_alerts", "self_trade alerts = users' self-trade volume per day") in names
     with psycopg.connect(env["url"]) as conn:
         stored = conn.execute(
-            "select count(*), bool_and(success) from audit.validation_results where run_id = %s",
+            "select count(*), bool_and(success) from quality.validation_results where run_id = %s",
             (result.run_id,),
         ).fetchone()
         run = conn.execute(
-            "select passed, as_of, window_start from audit.validation_runs where run_id = %s",
+            "select passed, as_of, window_start from quality.validation_runs where run_id = %s",
             (result.run_id,),
         ).fetchone()
     assert stored == (len(result.results), True)

@@ -58,7 +58,7 @@ def built(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def _run(url: str, run_id: str) -> tuple:
     with psycopg.connect(url) as conn:
         return conn.execute(
-            "select as_of, window_start, load_id_ceiling, passed from audit.validation_runs"
+            "select as_of, window_start, load_id_ceiling, passed from quality.validation_runs"
             " where run_id = %s",
             (run_id,),
         ).fetchone()

@@ -2,7 +2,9 @@
 
 Docker cannot run in CI, so these check the production shape statically: every service the
 README names exists, every variable the compose file uses is in .env.example, every Airflow
-service shares one JWT secret and Fernet key, healthchecks back every `service_healthy`.
+service shares one JWT secret and Fernet key, healthchecks back every `service_healthy`, one
+Celery worker per stage holds only its own warehouse role's credentials, and the admin's
+URL reaches airflow-init alone.
 """
 
 from __future__ import annotations
@@ -14,19 +16,25 @@ from pathlib import Path
 import pytest
 import yaml
 
+from exops.dag_defaults import STAGE_QUEUES
+from exops.roles import STAGE_ROLES
 from exops.settings import PROJECT_ROOT
+from exops.warehouse import STAGE_URL_ENVS
 
+# one Celery worker per stage (loader, transformer, publisher)
+WORKERS = {f"airflow-worker-{stage}": stage for stage in STAGE_QUEUES}
 AIRFLOW_SERVICES = {
     "airflow-apiserver",
     "airflow-scheduler",
     "airflow-dag-processor",
     "airflow-triggerer",
-    "airflow-worker",
     "airflow-init",
+    *WORKERS,
 }
 OTHER_SERVICES = {"airflow-db", "redis", "warehouse", "mailpit"}
-# ${NAME}, ${NAME:-default}, ${NAME-default}; $${NAME} is a literal for the container's shell
-_VARIABLE = re.compile(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)(:?-[^}]*)?\}")
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}; $${NAME} is a literal for the
+# container's shell
+_VARIABLE = re.compile(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)(:?[-?][^}]*)?\}")
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +88,11 @@ def test_no_additional_requirements_at_start_up(compose_text: str) -> None:
 
 
 def test_every_variable_used_is_in_env_example(compose_text: str, env_example: dict) -> None:
-    used = {m.group(1) for m in _VARIABLE.finditer(compose_text) if not m.group(2)}
+    used = {
+        m.group(1)
+        for m in _VARIABLE.finditer(compose_text)
+        if not m.group(2) or m.group(2).lstrip(":").startswith("?")
+    }
     assert used, "the compose file takes its settings from .env"
     missing = sorted(used - set(env_example))
     assert not missing, f"used in docker-compose.yaml but not in .env.example: {missing}"
@@ -100,8 +112,8 @@ def test_env_example_holds_no_real_secret(env_example: dict) -> None:
 
 def test_one_jwt_secret_and_fernet_key_for_every_airflow_service(services: dict) -> None:
     for key, var in (
-        ("AIRFLOW__API_AUTH__JWT_SECRET", "${AIRFLOW_JWT_SECRET}"),
-        ("AIRFLOW__CORE__FERNET_KEY", "${AIRFLOW_FERNET_KEY}"),
+        ("AIRFLOW__API_AUTH__JWT_SECRET", "${AIRFLOW_JWT_SECRET:?set AIRFLOW_JWT_SECRET in .env}"),
+        ("AIRFLOW__CORE__FERNET_KEY", "${AIRFLOW_FERNET_KEY:?set AIRFLOW_FERNET_KEY in .env}"),
     ):
         values = {s: _environment(services[s]).get(key) for s in AIRFLOW_SERVICES}
         assert set(values.values()) == {var}, values
@@ -119,8 +131,8 @@ def test_airflow_is_celery_on_postgres_and_redis_without_examples(services: dict
         for key in ("SQL_ALCHEMY_CONN", "SQL_ALCHEMY_CONN_ASYNC"):
             assert "@airflow-db:5432/" in env[f"AIRFLOW__DATABASE__{key}"]
         assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
-        assert "@warehouse:5432/" in env["EXOPS_WAREHOUSE_URL"]
         assert env["EXOPS_SMTP_HOST"] == "${EXOPS_SMTP_HOST}"
+    assert "@warehouse:5432/" in _environment(services["airflow-init"])["EXOPS_WAREHOUSE_URL"]
 
 
 def test_tasks_reach_the_api_server_it_runs(services: dict, env_example: dict) -> None:
@@ -139,13 +151,60 @@ def test_commands_are_the_airflow_3_components(services: dict) -> None:
         "airflow-scheduler": "scheduler",
         "airflow-dag-processor": "dag-processor",
         "airflow-triggerer": "triggerer",
-        "airflow-worker": "celery",
     }
     for name, sub in expected.items():
         assert services[name]["command"][:2] == ["airflow", sub], name
-    assert services["airflow-worker"]["command"][2] == "worker"
+    for name, stage in WORKERS.items():
+        assert services[name]["command"] == [
+            "airflow",
+            "celery",
+            "worker",
+            "--queues",
+            STAGE_QUEUES[stage],
+        ], name
     init = " ".join(services["airflow-init"]["command"])
-    assert "airflow db migrate" in init and "exops roles" in init
+    assert "airflow db migrate" in init
+    assert "exops warehouse init --stage-passwords-from-env --bi-reader-password-from-env" in init
+
+
+def _warehouse_credentials(env: dict[str, str]) -> set[str]:
+    """The warehouse URL and password variables a service's environment holds."""
+    return {k for k in env if re.match(r"EXOPS_.*(_URL|_PASSWORD)(_FILE)?$", k)} | {
+        k for k, v in env.items() if "WAREHOUSE_PASSWORD" in v or "WAREHOUSE_USER" in v
+    }
+
+
+def test_each_worker_holds_only_its_own_roles_credentials(services: dict) -> None:
+    for name, stage in WORKERS.items():
+        env = _environment(services[name])
+        url_env = STAGE_URL_ENVS[stage]
+        assert _warehouse_credentials(env) == {url_env}, name
+        role = STAGE_ROLES[stage]
+        password = f"${{EXOPS_{stage.upper()}_PASSWORD:?"
+        assert env[url_env].startswith(f"postgresql://{role}:{password}"), env[url_env]
+        assert "@warehouse:5432/" in env[url_env]
+
+
+def test_the_admin_url_reaches_the_init_job_alone(services: dict, compose_text: str) -> None:
+    for name in AIRFLOW_SERVICES - {"airflow-init"} - set(WORKERS):
+        assert _warehouse_credentials(_environment(services[name])) == set(), name
+    init = _environment(services["airflow-init"])
+    assert _warehouse_credentials(init) == {
+        "EXOPS_WAREHOUSE_URL",
+        "EXOPS_LOADER_PASSWORD",
+        "EXOPS_TRANSFORMER_PASSWORD",
+        "EXOPS_PUBLISHER_PASSWORD",
+        "EXOPS_BI_READER_PASSWORD",
+    }
+    # the superuser's password: the warehouse server itself and the init job, nowhere else
+    holders = {n for n, s in services.items() if "WAREHOUSE_PASSWORD" in str(s)}
+    assert holders == {"warehouse", "airflow-init"}
+
+
+def test_secrets_are_required_not_defaulted(compose_text: str) -> None:
+    for m in _VARIABLE.finditer(compose_text):
+        if re.search(r"PASSWORD|SECRET|FERNET", m.group(1)):
+            assert (m.group(2) or "").startswith(":?"), f"${{{m.group(1)}}} is not required"
 
 
 def test_named_volumes_are_declared(compose_text: str, services: dict) -> None:

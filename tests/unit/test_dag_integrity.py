@@ -34,8 +34,8 @@ for dag_id, dag in bag.dags.items():
                               "execution_timeout": t.execution_timeout.total_seconds()
                               if t.execution_timeout else None,
                               "on_failure": [f"{c.__module__}.{c.__qualname__}"
-                                             for c in (t.on_failure_callback or [])]}
-                  for t in dag.tasks},
+                                             for c in (t.on_failure_callback or [])],
+                              "queue": t.queue} for t in dag.tasks},
         "max_active_runs": dag.max_active_runs,
     }
 sys.stdout.write("@@JSON@@" + json.dumps(out))
@@ -144,3 +144,20 @@ def test_ingest_dag_has_one_task_per_source(dagbag: dict) -> None:
     tasks = set(dagbag["dags"]["exops_ingest"]["tasks"])
     assert tasks == {"ingest_exchange", "ingest_crm", "ingest_feedback"}
     assert dagbag["dags"]["exops_ingest"]["max_active_runs"] == 1
+
+
+def test_each_stage_runs_on_its_own_queue(dagbag: dict) -> None:
+    """One Celery worker per stage, holding only its role's credentials, takes its queue."""
+    queues = {
+        (dag_id, task_id): t["queue"]
+        for dag_id, dag in dagbag["dags"].items()
+        for task_id, t in dag["tasks"].items()
+    }
+    assert queues == {
+        ("exops_ingest", "ingest_exchange"): "exops_loader",
+        ("exops_ingest", "ingest_crm"): "exops_loader",
+        ("exops_ingest", "ingest_feedback"): "exops_loader",
+        ("exops_transform", "dbt_build"): "exops_transformer",
+        ("exops_publish", "validate"): "exops_transformer",
+        ("exops_publish", "publish"): "exops_publisher",
+    }

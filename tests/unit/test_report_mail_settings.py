@@ -29,6 +29,16 @@ def test_configured_server_and_audiences():
     assert "s3cret-pw" not in repr(s)
 
 
+def test_smtp_password_from_a_file(tmp_path):
+    secret_file = tmp_path / "smtp_password"
+    secret_file.write_text("from-a-docker-secret\n")
+    env = {"EXOPS_SMTP_HOST": "smtp.example.com", "EXOPS_SMTP_USER": "u"}
+    s = mail_settings(env | {"EXOPS_SMTP_PASSWORD_FILE": str(secret_file)})
+    assert s.password == "from-a-docker-secret"
+    with pytest.raises(MailConfigError, match="EXOPS_SMTP_PASSWORD_FILE=.*cannot read it"):
+        mail_settings(env | {"EXOPS_SMTP_PASSWORD_FILE": str(tmp_path / "missing")})
+
+
 def test_configured_server_needs_every_audience_it_mails():
     s = mail_settings({"EXOPS_SMTP_HOST": "smtp.example.com"})
     with pytest.raises(MailConfigError) as info:

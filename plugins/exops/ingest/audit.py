@@ -41,7 +41,7 @@ from datetime import date
 import psycopg
 
 from exops.contract import ENTITIES, Entity, raw_table_ddl
-from exops.warehouse import ensure_schemas
+from exops.warehouse import require_schemas
 
 from .files import FileOutcome
 from .quarantine import Quarantine, copy_lines
@@ -176,7 +176,7 @@ QUARANTINE_COLUMNS = (
 
 
 def ensure_raw_tables(conn: psycopg.Connection) -> None:
-    """Create schemas raw and audit, every raw table and the audit tables (idempotent).
+    """Create every raw table and the audit tables (idempotent) in schemas raw and audit.
 
     The catalog is read first and, when nothing is missing (every run but the first), no
     DDL runs and no lock is taken: even ``create index if not exists`` locks its table
@@ -184,7 +184,7 @@ def ensure_raw_tables(conn: psycopg.Connection) -> None:
     """
     if not _missing_relations(conn):
         return
-    ensure_schemas(conn)
+    require_schemas(conn, ("raw", "audit"))
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('exops.ensure_raw_tables'))")
         for e in ENTITIES:

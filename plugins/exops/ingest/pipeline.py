@@ -54,7 +54,8 @@ def ingest(
     is quarantined or rejected and recorded. A partition that fails for another reason (e.g.
     a database error) is reported as ``failed`` and the others still load; see
     :meth:`IngestReport.raise_for_failures`. Quarantined rows older than
-    EXOPS_QUARANTINE_RETENTION_DAYS are purged.
+    EXOPS_QUARANTINE_RETENTION_DAYS are purged. Runs as the loader (``url`` defaults to
+    ``EXOPS_LOADER_URL``, see :func:`exops.warehouse.stage_url`).
     """
     started = time.monotonic()
     if not Path(landing).is_dir():
@@ -68,7 +69,7 @@ def ingest(
         scan = discover(root.path, scope, dt_from, dt_to)
         report = IngestReport(landing=str(landing), warnings=scan.warnings, today=today)
         touched: set[str] = set()
-        with warehouse.connection(url, autocommit=True) as conn:
+        with warehouse.connection(url or warehouse.stage_url("loader"), autocommit=True) as conn:
             audit.ensure_raw_tables(conn)
             loaded = audit.loaded_fingerprints(conn, scope)
             pending: dict[tuple[str, str, date], str] = {}

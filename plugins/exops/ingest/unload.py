@@ -47,7 +47,7 @@ def unload(
     e = ENTITY_BY_PATH.get((source, entity))
     if e is None:
         raise UnloadError(f"unknown entity {source}/{entity}")
-    with warehouse.connection(url, autocommit=True) as conn:
+    with warehouse.connection(url or warehouse.stage_url("loader"), autocommit=True) as conn:
         audit.ensure_raw_tables(conn)
         with conn.transaction():
             conn.execute(

@@ -67,23 +67,26 @@ class PublishResult:
 
 def check_validation_passed(conn, as_of: date) -> str:
     """The run id of the latest validation of ``as_of``; raises PublishRefused unless passed."""
-    row = conn.execute(
-        "select run_id, passed from audit.validation_runs where as_of = %s"
-        " order by finished_at desc limit 1",
-        (as_of,),
-    ).fetchone()
+    # the gate's tables are the gate's to create: before its first run there are none
+    row = None
+    if conn.execute("select to_regclass('quality.validation_runs')").fetchone()[0] is not None:
+        row = conn.execute(
+            "select run_id, passed from quality.validation_runs where as_of = %s"
+            " order by finished_at desc limit 1",
+            (as_of,),
+        ).fetchone()
     if row is None:
         raise PublishRefused(
             f"no validation run for as-of {as_of}: run `exops validate` before publishing"
         )
     run_id, passed = row
     failed = conn.execute(
-        "select suite || ': ' || expectation from audit.validation_results"
+        "select suite || ': ' || expectation from quality.validation_results"
         " where run_id = %s and severity = 'critical' and not success order by 1",
         (run_id,),
     ).fetchall()
     if not passed or failed:
-        names = "; ".join(r[0] for r in failed) or "see audit.validation_results"
+        names = "; ".join(r[0] for r in failed) or "see quality.validation_results"
         raise PublishRefused(
             f"the latest validation run {run_id} of as-of {as_of} failed, nothing was "
             f"published: {names}"
@@ -94,7 +97,11 @@ def check_validation_passed(conn, as_of: date) -> str:
 def publish(
     url: str | None = None, as_of: date | None = None, rules_path: Path | str | None = None
 ) -> PublishResult:
-    """Alerts and the daily report for ``as_of`` (default: the latest loaded date)."""
+    """Alerts and the daily report for ``as_of`` (default: the latest loaded date).
+
+    Runs as the publisher (``url`` defaults to ``EXOPS_PUBLISHER_URL``, see
+    :func:`exops.warehouse.stage_url`): it reads the marts and the gate's results.
+    """
     from exops import warehouse
     from exops.publish import alerts, notify, report, store
     from exops.publish.mail import SendError, mail_settings
@@ -103,8 +110,8 @@ def publish(
 
     rules = load_rules(rules_path)
     settings = mail_settings()
-    with warehouse.connection(url, autocommit=True) as conn:
-        store.ensure_tables(conn)
+    with warehouse.connection(url or warehouse.stage_url("publisher"), autocommit=True) as conn:
+        store.ensure_publish_tables(conn)
         as_of = resolve_as_of(conn, as_of)
         check_validation_passed(conn, as_of)
         result = PublishResult(as_of)
@@ -127,7 +134,7 @@ def publish(
         section_errors = "; ".join(f"{w}: {e}" for w, e in built.failures) or None
         with conn.transaction():
             claimed = conn.execute(
-                "insert into audit.reports_sent (as_of, path, message_id, recipients,"
+                "insert into publish.reports_sent (as_of, path, message_id, recipients,"
                 " section_errors) values (%s, %s, %s, %s, %s)"
                 " on conflict (as_of) do nothing returning as_of",
                 (as_of, str(result.report_path), msg_id, ", ".join(recipients), section_errors),
@@ -141,11 +148,11 @@ def publish(
                     message,
                     settings,
                     mark_sent=lambda c: c.execute(
-                        "update audit.reports_sent set emailed_at = now() where as_of = %s",
+                        "update publish.reports_sent set emailed_at = now() where as_of = %s",
                         (as_of,),
                     ),
                     release=lambda c: c.execute(
-                        "delete from audit.reports_sent where as_of = %s", (as_of,)
+                        "delete from publish.reports_sent where as_of = %s", (as_of,)
                     ),
                 )
                 result.report_emailed = True

@@ -231,7 +231,7 @@ def store(conn: psycopg.Connection, alerts: list[Alert], as_of: date) -> int:
         for a in alerts:
             cur = conn.execute(
                 """
-                insert into audit.kpi_alerts (rule, segment, day, value, baseline, message,
+                insert into publish.kpi_alerts (rule, segment, day, value, baseline, message,
                                               severity, recipients, as_of, message_id)
                 values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 on conflict (rule, segment, day) do nothing
@@ -309,11 +309,12 @@ def send_pending(
     descriptions = {r.name: r.description for r in rules}
     summary = SendSummary(errors=[])
     summary.unconfirmed = conn.execute(
-        "select count(*) from audit.kpi_alerts where claimed_at is not null and emailed_at is null"
+        "select count(*) from publish.kpi_alerts"
+        " where claimed_at is not null and emailed_at is null"
     ).fetchone()[0]
     rows = (
         conn.cursor(row_factory=dict_row)
-        .execute("select * from audit.kpi_alerts where claimed_at is null order by day, alert_id")
+        .execute("select * from publish.kpi_alerts where claimed_at is null order by day, alert_id")
         .fetchall()
     )
     for row in rows:
@@ -327,7 +328,7 @@ def send_pending(
             log.error("%s could not be rendered: %s", what, error)
             with conn.transaction():
                 conn.execute(
-                    "update audit.kpi_alerts set render_error = %s, render_failed_at = now()"
+                    "update publish.kpi_alerts set render_error = %s, render_failed_at = now()"
                     " where alert_id = %s",
                     (error, alert_id),
                 )
@@ -335,7 +336,7 @@ def send_pending(
             continue
         with conn.transaction():
             claimed = conn.execute(
-                "update audit.kpi_alerts set claimed_at = now()"
+                "update publish.kpi_alerts set claimed_at = now()"
                 " where alert_id = %s and claimed_at is null returning alert_id",
                 (alert_id,),
             ).fetchone()
@@ -347,12 +348,12 @@ def send_pending(
                 message,
                 settings,
                 mark_sent=lambda c, i=alert_id: c.execute(
-                    "update audit.kpi_alerts set emailed_at = now(), render_error = null"
+                    "update publish.kpi_alerts set emailed_at = now(), render_error = null"
                     " where alert_id = %s",
                     (i,),
                 ),
                 release=lambda c, i=alert_id: c.execute(
-                    "update audit.kpi_alerts set claimed_at = null where alert_id = %s", (i,)
+                    "update publish.kpi_alerts set claimed_at = null where alert_id = %s", (i,)
                 ),
             )
             summary.emailed += 1

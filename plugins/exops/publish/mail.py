@@ -4,7 +4,8 @@ Settings (all optional when the local sink is used, i.e. ``EXOPS_SMTP_HOST`` uns
 
 - ``EXOPS_SMTP_HOST`` (default 127.0.0.1, the local sink), ``EXOPS_SMTP_PORT`` (default
   8025 locally, else 587), ``EXOPS_SMTP_STARTTLS`` (true/false; default false locally, else
-  true), ``EXOPS_SMTP_USER`` and ``EXOPS_SMTP_PASSWORD`` (both or neither),
+  true), ``EXOPS_SMTP_USER`` and ``EXOPS_SMTP_PASSWORD`` (both or neither; the password may
+  be a file, ``EXOPS_SMTP_PASSWORD_FILE``),
   ``EXOPS_MAIL_FROM`` (default ``exops@localhost``).
 - ``EXOPS_MAIL_TO_<AUDIENCE>``: comma-separated addresses of an audience (``ops``,
   ``data_eng``, ``risk``, or any name an alert rule uses). With a configured SMTP host every
@@ -27,6 +28,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+
+from exops.settings import SettingError, secret
 
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 8025
@@ -143,7 +146,10 @@ def mail_settings(env: Mapping[str, str] | None = None) -> MailSettings:
         port = LOCAL_PORT if local else 587
     starttls = _bool(env, "EXOPS_SMTP_STARTTLS", default=not local)
     user = env.get("EXOPS_SMTP_USER", "").strip() or None
-    password = env.get("EXOPS_SMTP_PASSWORD") or None
+    try:
+        password = secret("EXOPS_SMTP_PASSWORD", env) or None
+    except SettingError as exc:
+        raise MailConfigError(str(exc)) from None
     if (user is None) != (password is None):
         raise MailConfigError(
             "EXOPS_SMTP_USER and EXOPS_SMTP_PASSWORD go together: set both or neither"

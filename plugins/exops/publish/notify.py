@@ -12,7 +12,7 @@
 - :func:`check_publish_deadline`: the latest as-of date loaded has no report
   ``EXOPS_PUBLISH_DEADLINE_HOURS`` (default 30) after the end of that day. Keyed by the day.
 
-Each email has a row in ``audit.notifications``, claimed before sending, as every exops mail
+Each email has a row in ``publish.notifications``, claimed before sending, as every exops mail
 is (:mod:`exops.publish.store`). When the warehouse cannot be reached (often the very
 failure being told) the claim is a file under ``var/notifications/`` created exclusively.
 Error texts are cut to their first lines and masked: no connection URL keeps its password,
@@ -32,7 +32,7 @@ from email.message import EmailMessage
 import psycopg
 
 from exops.publish.mail import SendError, header_text, mail_settings, send
-from exops.publish.store import ensure_tables, message_id, send_claimed
+from exops.publish.store import ensure_publish_tables, message_id, send_claimed
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def send_once(conn: psycopg.Connection, key: str, kind: str, subject: str, body:
     message = _message(subject, body, msg_id, recipients, settings.sender)
     with conn.transaction():
         claimed = conn.execute(
-            "insert into audit.notifications (notification_key, kind, subject, details,"
+            "insert into publish.notifications (notification_key, kind, subject, details,"
             " message_id, recipients) values (%s, %s, %s, %s, %s, %s)"
             " on conflict (notification_key) do nothing returning notification_key",
             (key, kind, header_text(subject), body, msg_id, ", ".join(recipients)),
@@ -111,11 +111,11 @@ def send_once(conn: psycopg.Connection, key: str, kind: str, subject: str, body:
         message,
         settings,
         mark_sent=lambda c: c.execute(
-            "update audit.notifications set emailed_at = now() where notification_key = %s",
+            "update publish.notifications set emailed_at = now() where notification_key = %s",
             (key,),
         ),
         release=lambda c: c.execute(
-            "delete from audit.notifications where notification_key = %s", (key,)
+            "delete from publish.notifications where notification_key = %s", (key,)
         ),
     )
     return True
@@ -129,16 +129,30 @@ def _claim_file(key: str):
     return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.claimed"
 
 
-def _send_once_anywhere(key: str, kind: str, subject: str, body: str) -> bool:
-    """:func:`send_once` in the warehouse; a local claim file when it is unreachable."""
+# the role a stage's process connects as (its worker holds only that role's credentials)
+STAGE_ROLES = {"ingest": "loader", "transform": "transformer", "validate": "transformer"}
+
+
+def _ensure_notifications(conn: psycopg.Connection) -> None:
+    """``exops warehouse init`` creates publish.notifications for every stage to write; a
+    single-URL setup (the admin) creates it here."""
+    if conn.execute("select to_regclass('publish.notifications')").fetchone()[0] is None:
+        ensure_publish_tables(conn)
+
+
+def _send_once_anywhere(key: str, kind: str, subject: str, body: str, stage: str) -> bool:
+    """:func:`send_once` in the warehouse, connected as ``stage``'s role; a local claim file
+    when it is unreachable."""
     from exops import warehouse
 
     claim = _claim_file(key)
     if claim.exists():  # told while the warehouse was unreachable
         return False
     try:
-        with warehouse.connection(autocommit=True) as conn:
-            ensure_tables(conn)
+        with warehouse.connection(
+            warehouse.stage_url(STAGE_ROLES.get(stage, "publisher")), autocommit=True
+        ) as conn:
+            _ensure_notifications(conn)
             return send_once(conn, key, kind, subject, body)
     except (warehouse.WarehouseError, psycopg.Error) as exc:
         log.warning("warehouse unreachable, recording the notification locally: %s", exc)
@@ -194,7 +208,7 @@ def tell_stage_failure(
         ]
     )
     try:
-        sent = _send_once_anywhere(key, "stage_failure", subject, body)
+        sent = _send_once_anywhere(key, "stage_failure", subject, body, stage)
     except Exception:  # noqa: BLE001 - a failure to tell is logged, never raised over the failure
         log.exception("could not tell data engineers that %s failed", stage)
         return False
@@ -216,8 +230,8 @@ def tell_render_failures(
     lines = [
         f"Publishing {as_of} went on without these items, which could not be rendered;",
         "everything else was sent (each at most once). Failed alerts stay unsent in",
-        "audit.kpi_alerts (render_error) and are tried again by the next publish run;",
-        "failed report sections are listed in audit.reports_sent.section_errors.",
+        "publish.kpi_alerts (render_error) and are tried again by the next publish run;",
+        "failed report sections are listed in publish.reports_sent.section_errors.",
         "",
     ]
     for w, error in failures:
@@ -269,8 +283,8 @@ def check_publish_deadline(
     loaded = conn.execute("select max(partition_date) from audit.partitions").fetchone()[0]
     if loaded is None:
         return None
-    ensure_tables(conn)
-    published = conn.execute("select max(as_of) from audit.reports_sent").fetchone()[0]
+    _ensure_notifications(conn)
+    published = conn.execute("select max(as_of) from publish.reports_sent").fetchone()[0]
     if published is not None and published >= loaded:
         return None
     due = datetime.combine(loaded + timedelta(days=1), time(0), UTC) + timedelta(hours=hours)
@@ -300,13 +314,15 @@ def check_publish_deadline(
     return loaded
 
 
-def check_publish_deadline_quietly() -> date | None:
-    """:func:`check_publish_deadline` on the configured warehouse, never raising (a stage
-    must not fail because the check could not run)."""
+def check_publish_deadline_quietly(stage: str = "publish") -> date | None:
+    """:func:`check_publish_deadline` on the configured warehouse, connected as ``stage``'s
+    role, never raising (a stage must not fail because the check could not run)."""
     from exops import warehouse
 
     try:
-        with warehouse.connection(autocommit=True) as conn:
+        with warehouse.connection(
+            warehouse.stage_url(STAGE_ROLES.get(stage, "publisher")), autocommit=True
+        ) as conn:
             return check_publish_deadline(conn)
     except Exception:  # noqa: BLE001 - logged; the stage itself goes on
         log.exception("the publish deadline could not be checked")

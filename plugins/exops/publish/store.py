@@ -1,6 +1,7 @@
-"""The publishing audit tables, and sending a mail at most once per key.
+"""The quality gate's and publishing's tables, and sending a mail at most once per key.
 
-Tables (schema ``audit``):
+Schema ``quality`` (owned by ``exops_transformer``, which runs the gate; the publisher reads
+it):
 
 - ``validation_runs`` / ``validation_results``: written by :mod:`exops.quality`; one row per
   run (with the days it checked and the loads it covered) and one per expectation of the
@@ -8,6 +9,9 @@ Tables (schema ``audit``):
 - ``dq_notifications``: one row per (as_of, failure_key) data-quality email, where
   failure_key names the failed critical expectations: rerunning validation on the same
   broken data never sends a second email.
+
+Schema ``publish`` (owned by ``exops_publisher``):
+
 - ``kpi_alerts``: every alert found, unique on (rule, segment, day).
 - ``reports_sent``: one row per as-of date whose daily report went out;
   ``section_errors`` names the sections that could not be rendered (the report went out
@@ -46,11 +50,11 @@ from email.message import EmailMessage
 import psycopg
 
 from exops.publish.mail import MailSettings, SendError, send
-from exops.warehouse import ensure_schemas
+from exops.warehouse import require_schemas
 
-DDL = (
+QUALITY_DDL = (
     """
-    create table if not exists audit.validation_runs (
+    create table if not exists quality.validation_runs (
       run_id text primary key,
       as_of date not null,
       passed boolean not null,
@@ -62,12 +66,12 @@ DDL = (
       finished_at timestamptz not null default now()
     )
     """,
-    "create index if not exists validation_runs_as_of_idx on audit.validation_runs (as_of)",
+    "create index if not exists validation_runs_as_of_idx on quality.validation_runs (as_of)",
     # the days a run checked (window_start null: all of them) and the loads it covered
-    "alter table audit.validation_runs add column if not exists window_start date",
-    "alter table audit.validation_runs add column if not exists load_id_ceiling bigint",
+    "alter table quality.validation_runs add column if not exists window_start date",
+    "alter table quality.validation_runs add column if not exists load_id_ceiling bigint",
     """
-    create table if not exists audit.validation_results (
+    create table if not exists quality.validation_results (
       run_id text not null,
       as_of date not null,
       suite text not null,
@@ -81,7 +85,7 @@ DDL = (
     )
     """,
     """
-    create table if not exists audit.dq_notifications (
+    create table if not exists quality.dq_notifications (
       as_of date not null,
       failure_key text not null,
       run_id text not null,
@@ -92,8 +96,10 @@ DDL = (
       primary key (as_of, failure_key)
     )
     """,
+)
+PUBLISH_DDL = (
     """
-    create table if not exists audit.kpi_alerts (
+    create table if not exists publish.kpi_alerts (
       alert_id bigserial primary key,
       rule text not null,
       segment text not null,
@@ -112,7 +118,7 @@ DDL = (
     )
     """,
     """
-    create table if not exists audit.reports_sent (
+    create table if not exists publish.reports_sent (
       as_of date primary key,
       path text not null,
       message_id text not null,
@@ -121,11 +127,11 @@ DDL = (
       emailed_at timestamptz
     )
     """,
-    "alter table audit.reports_sent add column if not exists section_errors text",
-    "alter table audit.kpi_alerts add column if not exists render_error text",
-    "alter table audit.kpi_alerts add column if not exists render_failed_at timestamptz",
+    "alter table publish.reports_sent add column if not exists section_errors text",
+    "alter table publish.kpi_alerts add column if not exists render_error text",
+    "alter table publish.kpi_alerts add column if not exists render_failed_at timestamptz",
     """
-    create table if not exists audit.notifications (
+    create table if not exists publish.notifications (
       notification_key text primary key,
       kind text not null,
       subject text not null,
@@ -139,12 +145,46 @@ DDL = (
 )
 
 
-def ensure_tables(conn: psycopg.Connection) -> None:
-    ensure_schemas(conn, ("audit",))
+# tables earlier exops versions kept in schema audit, and the schema they live in now
+MOVED_TABLES = {
+    "validation_runs": "quality",
+    "validation_results": "quality",
+    "dq_notifications": "quality",
+    "kpi_alerts": "publish",
+    "reports_sent": "publish",
+    "notifications": "publish",
+}
+
+
+def move_old_tables(conn: psycopg.Connection, schema: str) -> None:
+    """Move ``schema``'s tables an earlier version kept in audit (their history matters: a
+    mail key row that were lost would let that mail go out twice)."""
+    for table in (t for t, s in MOVED_TABLES.items() if s == schema):
+        old, new = conn.execute(
+            "select to_regclass(%s), to_regclass(%s)", (f"audit.{table}", f"{schema}.{table}")
+        ).fetchone()
+        if old is not None and new is None:
+            conn.execute(f"alter table audit.{table} set schema {schema}")
+
+
+def _ensure(conn: psycopg.Connection, schema: str, ddl: tuple[str, ...]) -> None:
+    require_schemas(conn, (schema,))
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('exops.publish.ensure_tables'))")
-        for statement in DDL:
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"exops.{schema}.tables",))
+        # init moves them; a single-URL setup upgraded without init moves them here
+        move_old_tables(conn, schema)
+        for statement in ddl:
             conn.execute(statement)
+
+
+def ensure_quality_tables(conn: psycopg.Connection) -> None:
+    """The quality gate's tables in its own schema ``quality`` (idempotent)."""
+    _ensure(conn, "quality", QUALITY_DDL)
+
+
+def ensure_publish_tables(conn: psycopg.Connection) -> None:
+    """Publishing's tables in its own schema ``publish`` (idempotent)."""
+    _ensure(conn, "publish", PUBLISH_DDL)
 
 
 def message_id(*key: object) -> str:
@@ -173,11 +213,17 @@ def send_claimed(
 
 def release_unconfirmed(conn: psycopg.Connection, table: str) -> int:
     """Let claimed-but-unconfirmed mails of ``table`` be sent again (after a human checked)."""
-    if table not in ("kpi_alerts", "reports_sent", "dq_notifications", "notifications"):
+    schema = {
+        "kpi_alerts": "publish",
+        "reports_sent": "publish",
+        "notifications": "publish",
+        "dq_notifications": "quality",
+    }
+    if table not in schema:
         raise ValueError(f"no mail table {table!r}")
     if table == "kpi_alerts":
-        sql = "update audit.kpi_alerts set claimed_at = null where emailed_at is null"
+        sql = "update publish.kpi_alerts set claimed_at = null where emailed_at is null"
     else:
-        sql = f"delete from audit.{table} where emailed_at is null"
+        sql = f"delete from {schema[table]}.{table} where emailed_at is null"
     with conn.transaction():
         return conn.execute(sql).rowcount

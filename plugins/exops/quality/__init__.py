@@ -1,6 +1,6 @@
 """The quality gate: Great Expectations suites (expectations/) over the marts and raw loads.
 
-``validate(url, as_of)`` stores every result in ``audit.validation_results`` and raises
+``validate(url, as_of)`` stores every result in ``quality.validation_results`` and raises
 ``QualityGateFailed`` when a critical expectation fails; ``exops.publish`` refuses to run
 for an as-of date whose latest validation did not pass.
 """

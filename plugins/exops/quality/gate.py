@@ -1,8 +1,8 @@
 """The quality gate: run every suite of expectations/ in one ephemeral GX context.
 
 A daily run checks the days new loads touched, ``full=True`` all history
-(:mod:`exops.quality.scope`). Results go to ``audit.validation_runs`` (with the window it
-checked) / ``audit.validation_results`` and to GX Data Docs under var/quality/data_docs/.
+(:mod:`exops.quality.scope`). Results go to ``quality.validation_runs`` (with the window it
+checked) / ``quality.validation_results`` and to GX Data Docs under var/quality/data_docs/.
 A failed critical expectation raises QualityGateFailed and sends data engineers one
 data-quality email per as-of date and set of failures.
 """
@@ -178,7 +178,7 @@ def run_suites(
 ) -> list[ExpectationResult]:
     """Run the suites in one checkpoint; render GX Data Docs when ``docs`` is true or a
     critical expectation failed (rendering every suite's page costs seconds, a daily pass
-    needs none: its results are in audit.validation_results)."""
+    needs none: its results are in quality.validation_results)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -234,7 +234,7 @@ def run_suites(
 def _store(conn: psycopg.Connection, result: ValidationResult, started: datetime) -> None:
     with conn.transaction():
         conn.execute(
-            "insert into audit.validation_runs (run_id, as_of, window_start, load_id_ceiling,"
+            "insert into quality.validation_runs (run_id, as_of, window_start, load_id_ceiling,"
             " passed, expectations, critical_failures, warnings, data_docs, started_at)"
             " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
@@ -252,7 +252,7 @@ def _store(conn: psycopg.Connection, result: ValidationResult, started: datetime
         )
         with conn.cursor() as cur:
             cur.executemany(
-                "insert into audit.validation_results (run_id, as_of, suite, expectation,"
+                "insert into quality.validation_results (run_id, as_of, suite, expectation,"
                 " severity, success, observed, examples) values (%s, %s, %s, %s, %s, %s, %s, %s)"
                 " on conflict do nothing",
                 [
@@ -301,7 +301,7 @@ def _dq_message(result: ValidationResult, sender: str, recipients: list[str], ms
     if result.warnings:
         lines.append("Warnings:")
         lines += [f"  {r.suite}: {r.expectation}: {_short(r.observed)}" for r in result.warnings]
-    lines += ["", f"Details: audit.validation_results where run_id = '{result.run_id}'"]
+    lines += ["", f"Details: quality.validation_results where run_id = '{result.run_id}'"]
     if result.data_docs:
         lines.append(f"Data Docs: {result.data_docs}")
     plain = "\n".join(lines)
@@ -322,7 +322,7 @@ def _notify(conn: psycopg.Connection, result: ValidationResult) -> bool:
     message = _dq_message(result, settings.sender, recipients, msg_id)
     with conn.transaction():
         claimed = conn.execute(
-            "insert into audit.dq_notifications (as_of, failure_key, run_id, message_id,"
+            "insert into quality.dq_notifications (as_of, failure_key, run_id, message_id,"
             " recipients) values (%s, %s, %s, %s, %s)"
             " on conflict (as_of, failure_key) do nothing returning as_of",
             (result.as_of, key, result.run_id, msg_id, ", ".join(recipients)),
@@ -336,12 +336,12 @@ def _notify(conn: psycopg.Connection, result: ValidationResult) -> bool:
             message,
             settings,
             mark_sent=lambda c: c.execute(
-                "update audit.dq_notifications set emailed_at = now()"
+                "update quality.dq_notifications set emailed_at = now()"
                 " where as_of = %s and failure_key = %s",
                 args,
             ),
             release=lambda c: c.execute(
-                "delete from audit.dq_notifications where as_of = %s and failure_key = %s", args
+                "delete from quality.dq_notifications where as_of = %s and failure_key = %s", args
             ),
         )
     except SendError as exc:
@@ -361,18 +361,19 @@ def validate(
 
     Checks the days loads touched since the last passing run, or all history when ``full``
     (or when no run passed yet). GX Data Docs are rendered on a failure, on a full run, or
-    when ``docs`` is true (``docs=False``: only on a failure).
+    when ``docs`` is true (``docs=False``: only on a failure). Runs as the transformer (``url``
+    defaults to ``EXOPS_TRANSFORMER_URL``, see :func:`exops.warehouse.stage_url`).
     """
     from exops import warehouse
-    from exops.publish.store import ensure_tables
+    from exops.publish.store import ensure_quality_tables
     from exops.quality.asof import resolve_as_of
     from exops.quality.scope import resolve_scope
 
-    url = url or warehouse.warehouse_url()
+    url = url or warehouse.stage_url("transformer")
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     with warehouse.connection(url, autocommit=True) as conn:
-        ensure_tables(conn)
+        ensure_quality_tables(conn)
         as_of = resolve_as_of(conn, as_of)
         scope = resolve_scope(conn, as_of, full)
         tables = existing_tables(conn)

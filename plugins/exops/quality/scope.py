@@ -1,7 +1,7 @@
 """What one validation run checks: every day (``--full``) or only the days new loads touch.
 
 A daily run checks the partitions loaded since the last validation that passed (their
-``load_id`` is above that run's ``load_id_ceiling`` in ``audit.validation_runs``) and every
+``load_id`` is above that run's ``load_id_ceiling`` in ``quality.validation_runs``) and every
 day their records can change: a record may be up to ``late_arrival_days`` (a dbt var)
 older than its partition, so the window starts that many days before the earliest new
 partition. With no passing run to build on, a run checks everything.
@@ -76,7 +76,7 @@ def resolve_scope(conn: psycopg.Connection, as_of: date, full: bool = False) -> 
     if full:
         return Scope(as_of, first_day, None, ceiling)
     previous = conn.execute(
-        "select load_id_ceiling from audit.validation_runs"
+        "select load_id_ceiling from quality.validation_runs"
         " where passed and load_id_ceiling is not null"
         " order by finished_at desc limit 1"
     ).fetchone()

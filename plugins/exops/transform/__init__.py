@@ -1,9 +1,12 @@
 """Build the KPI marts: one in-process ``dbt build`` of ``dbt_project/`` against the warehouse.
 
 dbt reads its connection from the EXOPS_PG_* variables (``dbt_project/profiles.yml``); they
-are derived here from the warehouse URL, so callers only ever pass a URL. Each dbt
-invocation costs seconds of start-up, so everything (models, data tests, the BI grants
-hook) happens in a single ``dbt build``. What that build must bring up to date (its change
+are derived here from the warehouse URL, so callers only ever pass a URL. dbt runs as the
+transformer (``EXOPS_TRANSFORMER_URL``, see :func:`exops.warehouse.stage_url`) and does only
+what that role may: build tables and views in staging, intermediate and marts. Roles,
+grants and passwords are ``exops warehouse init``'s (:mod:`exops.roles`). Each dbt
+invocation costs seconds of start-up, so everything (models, data tests) happens in a single
+``dbt build``. What that build must bring up to date (its change
 window) is computed once, before dbt starts (:mod:`exops.transform.window`), recorded in
 ``transform.builds`` and passed to dbt as vars.
 """
@@ -25,8 +28,6 @@ from psycopg.conninfo import conninfo_to_dict
 from exops import warehouse
 from exops.settings import dbt_project_dir, var_dir
 
-BI_READER_ROLE = "bi_reader"
-BI_READER_PASSWORD_ENV = "EXOPS_BI_READER_PASSWORD"
 WORK_MEM_ENV = "EXOPS_DBT_WORK_MEM"
 DEFAULT_WORK_MEM = "256MB"
 THREADS_ENV = "EXOPS_DBT_THREADS"
@@ -159,7 +160,7 @@ def _invoke(
 ) -> Any:
     from dbt.cli.main import dbtRunner  # heavy import, only when building
 
-    url = url or warehouse.warehouse_url()
+    url = url or warehouse.stage_url("transformer")
     env = profile_env(url)
     env["PGOPTIONS"] = session_options()
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -202,6 +203,7 @@ def build(
 
     from exops.transform import window as change_window
 
+    url = url or warehouse.stage_url("transformer")
     threads = threads or dbt_threads()
     started = time.monotonic()
     say = progress or (lambda _m: None)
@@ -250,8 +252,6 @@ def build(
         out.build_id = build_id
         if build_id is not None:
             change_window.record_end(conn, build_id, success=out.success)
-    if out.success:
-        ensure_bi_reader_login(url)
     out.elapsed_seconds = time.monotonic() - started
     return out
 
@@ -327,31 +327,6 @@ def docs(url: str | None = None) -> Path:
     return target
 
 
-def ensure_bi_reader_login(url: str | None = None) -> bool:
-    """Give bi_reader LOGIN and the password from EXOPS_BI_READER_PASSWORD, if that is set.
-
-    dbt's on-run-end hook creates the role NOLOGIN and grants it schema marts; the password
-    is set here so that it never appears in dbt's logs. Returns whether a login was set.
-    """
-    from psycopg import sql
-
-    password = os.environ.get(BI_READER_PASSWORD_ENV, "")
-    if not password:
-        return False
-    with warehouse.connection(url, autocommit=True) as conn:
-        exists = conn.execute(
-            "select 1 from pg_catalog.pg_roles where rolname = %s", (BI_READER_ROLE,)
-        ).fetchone()
-        if not exists:
-            return False
-        conn.execute(
-            sql.SQL("alter role {} with login password {}").format(
-                sql.Identifier(BI_READER_ROLE), sql.Literal(password)
-            )
-        )
-    return True
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
@@ -364,7 +339,7 @@ def headline(url: str | None = None) -> dict:
     """The as-of day's exchange volume, traders and tier mix, read from the marts."""
     from psycopg import errors
 
-    with warehouse.connection(url) as conn:
+    with warehouse.connection(url or warehouse.stage_url("transformer")) as conn:
         try:
             exists = conn.execute("select to_regclass('marts.exchange_daily_kpis')").fetchone()
         except errors.Error as exc:

@@ -45,9 +45,9 @@ import psycopg
 
 from exops.contract import ENTITY_BY_PATH, Entity
 from exops.settings import dbt_project_dir
+from exops.warehouse import require_schemas
 
 BUILDS_DDL = (
-    "create schema if not exists transform",
     """
     create table if not exists transform.builds (
       build_id bigint generated always as identity primary key,
@@ -172,7 +172,9 @@ def code_hash(project: Path | None = None) -> str:
 
 
 def ensure_builds_table(conn: psycopg.Connection) -> None:
+    """``transform.builds`` in the transformer's own schema ``transform`` (made by init)."""
     if conn.execute("select to_regclass('transform.builds')").fetchone()[0] is None:
+        require_schemas(conn, ("transform",))
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(hashtext('exops.transform.builds'))")
             for ddl in BUILDS_DDL:
