@@ -268,7 +268,15 @@ def test_transformer_cannot_write_raw_nor_read_the_quarantine(chain: dict) -> No
     assert _refused(transformer, "create schema raw2") == (
         f"permission denied for database {chain['admin']['dbname']}"
     )
+    # the transformer may use schema publish only to tell its own failures
+    # (publish.notifications) and check the publish deadline (publish.reports_sent)
     assert _refused(transformer, "select * from publish.kpi_alerts") == (
+        "permission denied for table kpi_alerts"
+    )
+    assert _refused(transformer, "delete from publish.reports_sent") == (
+        "permission denied for table reports_sent"
+    )
+    assert _refused(transformer, "create table publish.sneaky (x int)") == (
         "permission denied for schema publish"
     )
     _refused(transformer, "alter role bi_reader password 'x'")
