@@ -6,20 +6,7 @@ with as_of as (
 ),
 
 campaigns as (
-    select
-        campaigns.campaign_id,
-        campaigns.campaign_type,
-        campaigns.product_line,
-        campaigns.target_tier,
-        campaigns.excluded_countries,
-        campaigns.start_date,
-        campaigns.end_date,
-        least(campaigns.end_date, as_of.as_of_date) as window_end_date,
-        least(campaigns.end_date, as_of.as_of_date) - campaigns.start_date + 1 as window_days,
-        campaigns.end_date <= as_of.as_of_date as is_complete
-    from {{ ref('stg_crm__campaigns') }} as campaigns
-    cross join as_of
-    where campaigns.start_date <= as_of.as_of_date
+    select * from {{ ref('int_campaign_windows') }}
 ),
 
 trading as (
