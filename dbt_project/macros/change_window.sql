@@ -26,6 +26,12 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The first day this build rebuilds, for what is not incremental itself (a view's pre-hook):
+    1900-01-01 on a full build or without vars. -#}
+{% macro build_window_start() -%}
+    cast('{{ var("window_start", "1900-01-01") }}' as date)
+{%- endmacro %}
+
 {#- Config of a model incremental by day (week, month): an incremental run deletes the
     window's days, then appends them again (dbt's append strategy after a pre-hook). Not
     delete+insert by key: a day the window emptied (a re-delivery took its only trade away)

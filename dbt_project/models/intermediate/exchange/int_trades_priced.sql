@@ -1,40 +1,32 @@
-{{ window_config(
-    'executed_date',
-    indexes=[{'columns': ['maker_user_id']}, {'columns': ['taker_user_id']}],
-    pre_hooks=["{{ assert_prices_complete('trades', window_start()) }}"],
+{{ config(
+    materialized='view',
+    pre_hook=["{{ assert_prices_complete('trades', build_window_start()) }}"],
 ) }}
-{%- set from_day = window_start() %}
 
 -- one row per trade in the day spine, with its USD volume and fees at the quote asset's
--- price of the trade's UTC day
-with days as (
-    select activity_date from {{ ref('int_days') }}
-    where activity_date >= {{ from_day }}
-),
-
-trades as (
-    select trades.*
-    from {{ ref('stg_exchange__trades') }} as trades
-    inner join days on trades.executed_date = days.activity_date
-    where trades.executed_date >= {{ from_day }}
-),
-
-products as (
-    select product_id, product_line, quote_asset
-    from {{ ref('stg_exchange__products') }}
+-- price of the trade's UTC day. A view: its readers (the user x product x day rollup, the
+-- risk alerts, the reconciliations) each read the days they need through the staged trades'
+-- indexes, and a year of trades is not written twice. The pre-hook fails the build, naming
+-- assets and days, when a price the build's days need is missing (from the first day
+-- this build rebuilds)
+-- the prices are those of the spine's days (int_product_day_prices): joining them keeps the
+-- trades of the spine. No other filter here, so that a reader's date filter reaches the
+-- staged trades' executed_date index and its estimate
+with trades as (
+    select * from {{ ref('stg_exchange__trades') }}
 ),
 
 prices as (
-    select asset, price_date, usd_price
-    from {{ ref('stg_exchange__asset_prices') }}
+    select product_id, price_date, product_line, quote_asset, usd_price
+    from {{ ref('int_product_day_prices') }}
 ),
 
 trades_priced as (
     select
         trades.trade_id,
         trades.product_id,
-        products.product_line,
-        products.quote_asset,
+        prices.product_line,
+        prices.quote_asset,
         trades.executed_at,
         trades.executed_date,
         trades.maker_user_id,
@@ -47,11 +39,9 @@ trades_priced as (
         trades.taker_fee * prices.usd_price as taker_fee_usd,
         (trades.maker_fee + trades.taker_fee) * prices.usd_price as fees_usd
     from trades
-    inner join products on trades.product_id = products.product_id
     inner join prices
-        on products.quote_asset = prices.asset
+        on trades.product_id = prices.product_id
         and trades.executed_date = prices.price_date
 )
 
 select * from trades_priced
-order by executed_date

@@ -5,7 +5,8 @@
 
 -- one row per user, product and day with a trade on either side (a self-trade once, with
 -- both fees): user activity, product traders, first trades and campaign volumes read this
--- rollup instead of every trade (the only aggregation over all users' trades). Fees also
+-- rollup instead of every trade (the only aggregation over all users' trades); the exchange's
+-- and the products' trade counts and volumes sum its maker rows (each trade once). Fees also
 -- counted from the user's registered_at on (cohort LTV). Incremental by day
 with users as (
     select user_id, registered_at from {{ ref('stg_crm__users') }}
@@ -23,6 +24,8 @@ user_product_days as (
         max(user_trades.product_line) as product_line,
         user_trades.executed_date as activity_date,
         count(*) as trade_count,
+        count(*) filter (where user_trades.is_maker) as maker_trade_count,
+        coalesce(sum(user_trades.volume_usd) filter (where user_trades.is_maker), 0) as maker_volume_usd,
         min(user_trades.executed_at) as first_executed_at,
         count(*) filter (where user_trades.is_self_trade) as self_trade_count,
         coalesce(sum(user_trades.volume_usd) filter (where user_trades.is_self_trade), 0)

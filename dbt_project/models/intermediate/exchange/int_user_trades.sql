@@ -1,7 +1,7 @@
 {{ config(materialized='view') }}
 
 -- one row per trade and user on it: the maker and the taker, or the user once for a
--- self-trade, who then pays both fees
+-- self-trade, who then pays both fees; is_maker marks the maker's row (each trade once)
 -- not materialized: both sides read it, and a reader's date filter must reach the table's
 -- index (a materialized CTE would copy every trade first)
 with trades as not materialized (
@@ -17,6 +17,7 @@ maker_sides as (
         executed_at,
         executed_date,
         is_self_trade,
+        true as is_maker,
         volume_usd,
         case when is_self_trade then fees_usd else maker_fee_usd end as fees_usd
     from trades
@@ -31,6 +32,7 @@ taker_sides as (
         executed_at,
         executed_date,
         is_self_trade,
+        false as is_maker,
         volume_usd,
         taker_fee_usd as fees_usd
     from trades

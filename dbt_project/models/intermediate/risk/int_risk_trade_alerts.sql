@@ -39,20 +39,21 @@ links as (
     select * from {{ ref('int_user_links') }}
 ),
 
+-- counted in the user x product x day rollup (so the trades are read once here, for the links)
 self_trades as (
     select
         'self_trade' as alert_type,
-        executed_date as alert_date,
-        maker_user_id as subject_id,
-        sum(volume_usd) as metric_value,
+        activity_date as alert_date,
+        user_id as subject_id,
+        sum(self_trade_volume_usd) as metric_value,
         case
-            when count(*) >= 10 then 'high'
-            when count(*) >= 3 then 'medium'
+            when sum(self_trade_count) >= 10 then 'high'
+            when sum(self_trade_count) >= 3 then 'medium'
             else 'low'
         end as severity,
-        count(*) || ' self-trade(s) where maker = taker' as details
-    from trades
-    where is_self_trade and executed_date >= {{ from_day }}
+        sum(self_trade_count) || ' self-trade(s) where maker = taker' as details
+    from {{ ref('int_user_product_daily') }}
+    where self_trade_count > 0 and activity_date >= {{ from_day }}
     group by 2, 3
 ),
 

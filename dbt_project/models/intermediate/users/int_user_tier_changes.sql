@@ -55,13 +55,17 @@ candidate_days as (
 
 points as (
     select user_id, activity_date, volume_usd, case when is_active then 1 else 0 end as active,
-        0 as rich, 0 as candidate
+        0 as rich, 0 as candidate, cast(null as date) as registered_date
     from activity
     union all
-    select user_id, activity_date, 0, 0, 1, 0 from rich_days
+    select user_id, activity_date, 0, 0, 1, 0, cast(null as date) from rich_days
     union all
-    select user_id, activity_date, 0, 0, 0, 1 from candidate_days
+    select user_id, activity_date, 0, 0, 0, 1, cast(null as date) from candidate_days
     where activity_date >= {{ from_day }}
+    union all
+    -- the registration travels with the user's rows: no join after the windows, whose
+    -- filtered rows PostgreSQL estimates at one and would join by nested loops
+    select user_id, registered_date, 0, 0, 0, 0, registered_date from users
 ),
 
 user_points as (
@@ -71,7 +75,8 @@ user_points as (
         sum(volume_usd) as volume_usd,
         max(active) as active,
         max(rich) as rich,
-        max(candidate) as candidate
+        max(candidate) as candidate,
+        max(registered_date) as registered_date
     from points
     group by 1, 2
 ),
@@ -82,6 +87,7 @@ windowed as (
         activity_date,
         rich,
         candidate,
+        max(registered_date) over (partition by user_id) as registered_date,
         sum(volume_usd) over (
             partition by user_id order by activity_date
             range between interval '{{ volume_days - 1 }} days' preceding and current row
@@ -95,46 +101,52 @@ windowed as (
 
 evaluated as (
     select
-        windowed.user_id,
-        windowed.activity_date,
+        user_id,
+        activity_date,
         case
-            when windowed.rich = 1 or windowed.volume_window_usd >= {{ var('hnw_volume_30d_usd') }}
+            when rich = 1 or volume_window_usd >= {{ var('hnw_volume_30d_usd') }}
                 then 'high_net_worth'
-            when windowed.activity_date - users.registered_date < {{ var('new_user_days') }} then 'new'
-            when windowed.active_in_window = 1 then 'active'
+            when activity_date - registered_date < {{ var('new_user_days') }} then 'new'
+            when active_in_window = 1 then 'active'
             else 'dormant'
         end as tier
     from windowed
-    inner join users on windowed.user_id = users.user_id
-    where windowed.candidate = 1
-        and windowed.activity_date >= {{ from_day }}
-        and windowed.activity_date >= users.registered_date
-        and windowed.activity_date <= (select as_of_date from as_of)
+    where candidate = 1
+        and registered_date is not null
+        and activity_date >= {{ from_day }}
+        and activity_date >= registered_date
+        and activity_date <= (select as_of_date from as_of)
 ),
 
+-- the tier before the window: the last change stored before it, sequenced with the window's
+-- evaluations (a union, not a join: see points)
 stored_tiers as (
     {% if is_incremental() -%}
-    select distinct on (user_id) user_id, tier
+    select distinct on (user_id) user_id, valid_from as activity_date, tier
     from {{ this }}
     where valid_from < {{ from_day }}
     order by user_id, valid_from desc
     {%- else -%}
-    select cast(null as text) as user_id, cast(null as text) as tier
+    select cast(null as text) as user_id, cast(null as date) as activity_date,
+        cast(null as text) as tier
     where false
     {%- endif %}
 ),
 
+sequence as (
+    select user_id, activity_date, tier, 0 as is_stored from evaluated
+    union all
+    select user_id, activity_date, tier, 1 from stored_tiers
+),
+
 sequenced as (
     select
-        evaluated.user_id,
-        evaluated.activity_date,
-        evaluated.tier,
-        coalesce(
-            lag(evaluated.tier) over (partition by evaluated.user_id order by evaluated.activity_date),
-            stored_tiers.tier
-        ) as previous_tier
-    from evaluated
-    left join stored_tiers on evaluated.user_id = stored_tiers.user_id
+        user_id,
+        activity_date,
+        tier,
+        is_stored,
+        lag(tier) over (partition by user_id order by activity_date) as previous_tier
+    from sequence
 ),
 
 tier_changes as (
@@ -144,7 +156,7 @@ tier_changes as (
         tier::text as tier,
         previous_tier::text as from_tier
     from sequenced
-    where previous_tier is distinct from tier
+    where is_stored = 0 and previous_tier is distinct from tier
 )
 
 select * from tier_changes

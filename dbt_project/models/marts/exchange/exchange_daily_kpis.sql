@@ -7,14 +7,16 @@ with days as (
     where activity_date >= {{ from_day }}
 ),
 
+-- each trade once: at its maker's row of the user x product x day rollup (a self-trade's user
+-- pays both fees there, so the fees of all rows are the trades' fees)
 trades as (
     select
-        executed_date as activity_date,
-        count(*) as trade_count,
-        sum(volume_usd) as volume_usd,
+        activity_date,
+        sum(maker_trade_count) as trade_count,
+        sum(maker_volume_usd) as volume_usd,
         sum(fees_usd) as fees_usd
-    from {{ ref('int_trades_priced') }}
-    where executed_date >= {{ from_day }}
+    from {{ ref('int_user_product_daily') }}
+    where activity_date >= {{ from_day }}
     group by 1
 ),
 

@@ -7,22 +7,14 @@ with product_days as (
     where activity_date >= {{ from_day }}
 ),
 
+-- from the user x product x day rollup: each trade once at its maker's row, each trader once
 trades as (
     select
         product_id,
-        executed_date as activity_date,
-        count(*) as trade_count,
-        sum(volume_usd) as volume_usd,
-        sum(fees_usd) as fees_usd
-    from {{ ref('int_trades_priced') }}
-    where executed_date >= {{ from_day }}
-    group by 1, 2
-),
-
-traders as (
-    select
-        product_id,
         activity_date,
+        sum(maker_trade_count) as trade_count,
+        sum(maker_volume_usd) as volume_usd,
+        sum(fees_usd) as fees_usd,
         count(*) as traders
     from {{ ref('int_user_product_daily') }}
     where activity_date >= {{ from_day }}
@@ -57,14 +49,13 @@ product_kpis as (
         coalesce(trades.trade_count, 0)::bigint as trade_count,
         coalesce(trades.volume_usd, 0)::numeric as volume_usd,
         coalesce(trades.fees_usd, 0)::numeric as fees_usd,
-        coalesce(traders.traders, 0)::bigint as traders,
+        coalesce(trades.traders, 0)::bigint as traders,
         coalesce(new_traders.new_traders, 0)::bigint as new_traders,
         coalesce(wealth_events.subscribe_usd, 0)::numeric as subscribe_usd,
         coalesce(wealth_events.redeem_usd, 0)::numeric as redeem_usd,
         coalesce(wealth_events.subscribers, 0)::bigint as subscribers
     from product_days
     left join trades using (product_id, activity_date)
-    left join traders using (product_id, activity_date)
     left join new_traders using (product_id, activity_date)
     left join wealth_events using (product_id, activity_date)
 )

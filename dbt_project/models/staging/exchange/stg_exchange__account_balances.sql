@@ -7,7 +7,6 @@
     indexes=[
         {'columns': ['user_id', 'snapshot_date'], 'unique': True},
         {'columns': ['snapshot_date']},
-        {'columns': ['_dt']},
     ],
 ) }}
 {%- set columns = 'user_id, snapshot_date, equity_usd, _load_id, _dt, _file, _line' %}

@@ -7,7 +7,8 @@
     indexes=[
         {'columns': ['trade_id'], 'unique': True},
         {'columns': ['executed_date']},
-        {'columns': ['_dt']},
+        {'columns': ['maker_user_id']},
+        {'columns': ['taker_user_id']},
     ],
 ) }}
 {%- set columns = 'trade_id, product_id, executed_at, price, quantity, quote_amount, taker_side,'
@@ -18,7 +19,8 @@
 -- sorting every trade ever loaded: an incremental run weighs the rows loaded since the last
 -- build against the versions already staged for their keys (delete+insert by trade_id). A
 -- re-delivered trades partition takes rows away, so the build restages the table whole
--- (var restage, exops.transform.window)
+-- (var restage, exops.transform.window). Indexed for the day models (executed_date) and the
+-- risk alerts of relinked users (maker_user_id, taker_user_id)
 with loaded_since as (
     select {{ columns }}
     from {{ source('exchange', 'trades') }}
