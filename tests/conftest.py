@@ -19,8 +19,10 @@ import pytest
 
 from exops import warehouse
 
-# tests/verify: the independent KPI reference and the landing-zone helpers the tests share
+# tests/verify: the independent KPI reference and the landing-zone helpers the tests share;
+# tests/support: test tooling kept out of the exops package (the local Airflow cluster)
 sys.path.insert(0, str(Path(__file__).resolve().parent / "verify"))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 
 def _with_database(url: str, dbname: str) -> str:

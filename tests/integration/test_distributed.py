@@ -13,9 +13,10 @@ import psutil
 import psycopg
 import pytest
 
-from exops.distributed import Cluster
 from exops.publish.mailsink import start_sink
 from exops.simulate import simulate
+
+from airflow_cluster import Cluster
 
 pytestmark = pytest.mark.distributed
 

@@ -147,7 +147,7 @@ def test_a_told_error_never_carries_a_secret(broken) -> None:
 
 
 def test_a_failure_is_told_once_even_when_the_warehouse_is_down(broken, monkeypatch) -> None:
-    from exops.distributed import free_port
+    from airflow_cluster import free_port
 
     before = len(_failure_mails(broken["mail"]))
     # nothing listens there: the claim is a file under var/notifications/ instead

@@ -22,12 +22,13 @@ import psycopg
 import pytest
 from test_publish_support import build_sample
 
-from exops.distributed import free_port
 from exops.ingest import ingest
 from exops.publish import PublishError, PublishRefused, publish
 from exops.publish.mailsink import start_sink
 from exops.quality import validate
 from exops.simulate import simulate
+
+from airflow_cluster import free_port
 
 START = date(2026, 6, 1)
 DAYS = 6

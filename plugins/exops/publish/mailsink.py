@@ -60,7 +60,13 @@ def start_sink(
     port: int | None = None, directory: Path | None = None
 ) -> tuple[str, int, Callable[[], None]]:
     """Start the sink in a background thread: (host, port, stop). ``port=None``: a free one."""
-    from aiosmtpd.controller import Controller
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:  # a development tool: the production image sends through SMTP
+        raise RuntimeError(
+            "the local mail sink needs aiosmtpd, a development dependency (`make install`"
+            " installs it); in production set EXOPS_SMTP_HOST to your SMTP server"
+        ) from None
 
     directory = directory or mail_dir()
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Loading speed of ``ingest`` against a bare ``COPY ... (format csv, header true)``.
 
-    python -m exops.ingest.benchmark --rows 500000 [--url postgresql://...]
+    python bench/ingest_copy.py --rows 500000 [--url postgresql://...]
 
 Writes a landing zone with one ``exchange/trades`` partition of ``--rows`` rows, COPYs the
 file as is into a bare table with the raw table's columns (no checks, no audit), then

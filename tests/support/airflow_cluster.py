@@ -1,4 +1,5 @@
-"""A distributed Airflow on this machine, as `make distributed-test` runs it.
+"""A distributed Airflow on this machine, as `make distributed-test` runs it (test tooling:
+it lives under tests/, outside the exops package and the production image).
 
 Separate processes, as in production: scheduler, dag-processor, api-server and Celery
 workers, on a PostgreSQL metadata database and a Redis broker. Every service shares one
@@ -32,6 +33,9 @@ from exops.airflow_local import airflow_env
 from exops.dag_defaults import STAGE_QUEUES
 
 HOSTNAME_ENV = "EXOPS_WORKER_HOSTNAME"
+# Airflow imports ``worker_hostname`` by its dotted name: the workers get this folder on
+# their PYTHONPATH
+SUPPORT_DIR = Path(__file__).resolve().parent
 ADMIN = "admin"
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = ("127.0.0.1", 6379)
@@ -136,7 +140,10 @@ class Cluster:
                 ),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "exops.distributed.worker_hostname",
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "airflow_cluster.worker_hostname",
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(SUPPORT_DIR), self.task_env.get("PYTHONPATH", "")) if p
+                ),
                 # runs come from the API only: no cron or Asset runs race the test's triggers
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
