@@ -19,8 +19,8 @@ from pathlib import Path
 
 
 def ingest_step(landing: Path, entities: list[str] | None, url: str | None) -> dict:
+    from exops.contract import read_landing_clock
     from exops.ingest import ingest
-    from exops.ingest.clock import read_landing_clock
 
     started = time.perf_counter()
     # the simulated landing zone's clock is the run's date: its history is never future

@@ -1,8 +1,8 @@
 """exchange_daily_kpis: its totals against the priced trades and the funnel's registrations."""
 
+from exops.marts import mart
 from exops.quality import reference
 from exops.quality.builders import day_over_day, mart_suite, reconciliation
-from exops.quality.catalogue import mart
 
 
 def suites(scope, tables):

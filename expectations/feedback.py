@@ -1,9 +1,9 @@
 """feedback_daily and nps_weekly against the staged tickets and survey responses."""
 
 from exops.contract import TICKET_CATEGORIES, TICKET_CHANNELS
+from exops.marts import mart
 from exops.quality import reference
 from exops.quality.builders import mart_suite, reconciliation, rows_rule
-from exops.quality.catalogue import mart
 
 
 def suites(scope, tables):

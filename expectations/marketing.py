@@ -1,9 +1,9 @@
 """acquisition_funnel, channel_performance, cohort_ltv, campaign_performance."""
 
 from exops.contract import CHANNELS
+from exops.marts import mart
 from exops.quality import reference
 from exops.quality.builders import mart_suite, reconciliation, rows_rule
-from exops.quality.catalogue import mart
 
 
 def suites(scope, tables):

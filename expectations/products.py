@@ -1,8 +1,8 @@
 """product_daily_kpis and product_stage_kpis."""
 
+from exops.marts import mart
 from exops.quality import reference
 from exops.quality.builders import mart_suite, reconciliation, rows_rule
-from exops.quality.catalogue import mart
 
 TOTALS = {"trade_count": 0, "volume_usd": 0.01, "fees_usd": 0.01}
 

@@ -1,9 +1,9 @@
 """risk_alerts (its keys and enumerations are dbt data tests): the self-trade alerts against
 the priced trades."""
 
+from exops.marts import mart
 from exops.quality import reference
 from exops.quality.builders import mart_suite, reconciliation
-from exops.quality.catalogue import mart
 
 
 def suites(scope, tables):

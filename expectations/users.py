@@ -1,9 +1,9 @@
 """user_tier_daily, user_tier_transitions, retention_cohorts, dormant_recall_targets."""
 
 from exops.contract import TIERS
+from exops.marts import mart
 from exops.quality import reference
 from exops.quality.builders import mart_suite, reconciliation, rows_rule
-from exops.quality.catalogue import mart
 
 
 def suites(scope, tables):

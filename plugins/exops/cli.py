@@ -19,6 +19,14 @@ DEFAULT_START = "2026-08-01"
 DEFAULT_SEED = 42
 
 
+def _stage_ready() -> None:
+    """Before a command that connects as a stage: the embedded warehouse initialised on
+    first use (exops.bootstrap)."""
+    from exops.bootstrap import ensure_embedded
+
+    ensure_embedded()
+
+
 def _parse_date(_ctx, _param, value: str | None) -> date | None:
     if value is None:
         return None
@@ -164,6 +172,7 @@ def ingest(landing: Path | None, sources, entities, dt_from, dt_to, rehash, toda
         raise click.ClickException(
             f"landing zone {landing} does not exist; run `exops simulate` first"
         )
+    _stage_ready()
     try:
         report = run_ingest(
             landing,
@@ -244,6 +253,7 @@ def unload(source: str, entity: str, dt: date, note: str | None) -> None:
     from exops.ingest.unload import UnloadError
     from exops.ingest.unload import unload as run_unload
 
+    _stage_ready()
     try:
         click.echo(run_unload(source, entity, dt, note=note).describe())
     except UnloadError as exc:
@@ -272,6 +282,7 @@ def transform(
     """
     from exops.transform import build, headline
 
+    _stage_ready()
     result = build(
         full_refresh=full_refresh,
         select=select,
@@ -313,6 +324,7 @@ def validate(as_of: date | None, full: bool, docs: bool) -> None:
     from exops.quality import QualityGateFailed
     from exops.quality import validate as run_validation
 
+    _stage_ready()
     try:
         result = run_validation(as_of=as_of, full=full, docs=True if docs else None)
     except QualityGateFailed as exc:
@@ -331,10 +343,11 @@ def publish(as_of: date | None) -> None:
     Data engineers are told (once) when the latest day loaded has no report
     EXOPS_PUBLISH_DEADLINE_HOURS (30) after its end.
     """
+    from exops.notify import check_publish_deadline_quietly
     from exops.publish import PublishRefused
     from exops.publish import publish as run_publish
-    from exops.publish.notify import check_publish_deadline_quietly
 
+    _stage_ready()
     check_publish_deadline_quietly()
     try:
         result = run_publish(as_of=as_of)
@@ -359,6 +372,7 @@ def docs() -> None:
     """Generate the dbt docs site under var/dbt/docs."""
     from exops.transform import docs as build_docs
 
+    _stage_ready()
     click.echo(f"dbt docs: {build_docs()}/index.html")
 
 
@@ -412,7 +426,8 @@ def warehouse_init(stage_passwords_from_env: bool, bi_reader_password_from_env: 
     exops_publisher    reads marts and quality; writes publish (alerts, report)
     bi_reader          reads marts only
     """
-    from exops.roles import RoleError, init_warehouse
+    from exops.bootstrap import init_warehouse
+    from exops.roles import RoleError
 
     try:
         states = init_warehouse(
@@ -479,7 +494,7 @@ def run(landing, users, days, start, seed, day, via) -> None:
     elif not landing.exists():
         raise click.ClickException(f"landing zone {landing} does not exist")
     if day is None and not os.environ.get("EXOPS_TODAY"):
-        from exops.ingest.clock import read_landing_clock
+        from exops.contract import read_landing_clock
 
         clock = read_landing_clock(landing)
         if clock is not None:  # a simulated landing zone: its own clock is the run's date

@@ -7,6 +7,8 @@ column lists, types, enumerations and keys from here, so the contract lives in o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from typing import Literal
 
 ColumnType = Literal[
@@ -372,3 +374,25 @@ def raw_table_ddl(e: Entity) -> str:
     cols = [f"{c.name} {c.pg_type}" for c in e.columns]
     cols += [f"{name} {decl}" for name, decl in RAW_META_COLUMNS]
     return f"create table if not exists {e.qualified_table} (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+# A landing zone written by ``exops simulate`` records its own clock, the day after its last
+# partition, in this file at its root: ``exops run`` and the benchmark use it when no date is
+# given, so simulated history is never future. Ingestion itself never reads it (the landing
+# zone is written by upstream systems, which must not move the run's date); discovery skips it.
+LANDING_CLOCK = "_exops_clock"
+
+
+def write_landing_clock(landing: Path, day: date) -> None:
+    (Path(landing) / LANDING_CLOCK).write_text(day.isoformat() + "\n")
+
+
+def read_landing_clock(landing: Path) -> date | None:
+    """The clock a simulated landing zone recorded (None when it has none)."""
+    path = Path(landing) / LANDING_CLOCK
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        return date.fromisoformat(path.read_text().strip())
+    except (OSError, ValueError):
+        return None

@@ -13,6 +13,13 @@ from exops.settings import default_landing_dir
 log = logging.getLogger(__name__)
 
 
+def _ready() -> None:
+    """Before a task's work: the embedded warehouse initialised on first use."""
+    from exops.bootstrap import ensure_embedded
+
+    ensure_embedded()
+
+
 def interval_date(data_interval_start: datetime | date) -> date:
     """The business date (UTC) a daily run is for."""
     if isinstance(data_interval_start, datetime):
@@ -27,6 +34,7 @@ def ingest_for_interval(source: str, data_interval_start: datetime | date) -> di
     (which is also the run's date for holding future partitions)."""
     from exops.ingest import ingest
 
+    _ready()
     _check_publish_deadline("ingest")
     day = interval_date(data_interval_start)
     landing = default_landing_dir()
@@ -55,6 +63,7 @@ def build_marts() -> dict:
     test fails."""
     from exops.transform import build
 
+    _ready()
     result = build(progress=log.info)
     log.info(result.summary())
     if not result.success:
@@ -71,6 +80,7 @@ def validate_marts(as_of: str | None) -> dict:
     """The quality gate; raises QualityGateFailed (failing the task) on a critical failure."""
     from exops.quality import validate
 
+    _ready()
     _check_publish_deadline("validate")
     result = validate(as_of=_as_of(as_of))
     log.info(result.summary())
@@ -85,6 +95,7 @@ def publish_outputs(as_of: str | None) -> dict:
     """Alerts and the daily report; raises when mail could not be sent so the task retries."""
     from exops.publish import PublishError, publish
 
+    _ready()
     result = publish(as_of=_as_of(as_of))
     log.info(result.summary())
     if result.errors:
@@ -98,7 +109,7 @@ def publish_outputs(as_of: str | None) -> dict:
 
 
 def _check_publish_deadline(stage: str) -> None:
-    from exops.publish.notify import check_publish_deadline_quietly
+    from exops.notify import check_publish_deadline_quietly
 
     check_publish_deadline_quietly(stage)
 
@@ -144,7 +155,7 @@ def on_task_failure(context) -> None:
     """Every exops task's ``on_failure_callback`` (after its last retry): tell data engineers
     once per DAG run (its logical date, else its run id) and stage, with the error and where
     the log is."""
-    from exops.publish.notify import tell_stage_failure
+    from exops.notify import tell_stage_failure
 
     ti = context["ti"]
     logical_date = context.get("logical_date")

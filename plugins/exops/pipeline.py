@@ -104,7 +104,7 @@ def run_direct(day: date, landing: Path, echo: Callable[[str], None]) -> None:
     import os
 
     from exops import orchestration
-    from exops.publish.notify import tell_stage_failure
+    from exops.notify import tell_stage_failure
 
     os.environ["EXOPS_LANDING_DIR"] = str(landing)
     log_path = run_log_path(day)

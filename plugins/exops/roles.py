@@ -1,6 +1,11 @@
-"""``exops warehouse init``: the schemas, the least-privilege roles and every grant, in one place.
+"""The warehouse's schemas, least-privilege roles and every grant, declared and made in one
+place: no other module creates a role or grants anything.
 
-Run once per warehouse database by an admin that owns the database and has CREATEROLE (a
+This module imports no stage (it sits below them all, beside :mod:`exops.warehouse`):
+``exops warehouse init`` (:mod:`exops.bootstrap`) calls :func:`create_roles`,
+:func:`create_schemas`, then each stage's own table DDL, then :func:`grant_access`.
+
+Init runs once per warehouse database by an admin that owns the database and has CREATEROLE (a
 superuser is not needed); rerunning it changes nothing. Each stage then connects as its own
 role (:func:`exops.warehouse.stage_url`) and can do its job and nothing more:
 
@@ -37,16 +42,12 @@ Passwords are set only when asked: ``stage_passwords`` sets the stage roles' fro
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import psycopg
 from psycopg import sql
 
-from exops import warehouse
 from exops.settings import SettingError, secret
 
 LOADER_ROLE = "exops_loader"
@@ -83,7 +84,7 @@ READS: dict[str, dict[str, tuple[str, ...] | None]] = {
     "publish": {LOADER_ROLE: ("reports_sent",), TRANSFORMER_ROLE: ("reports_sent",)},
 }
 # schema -> writer -> the tables it may also write: any stage tells data engineers of its own
-# failure, once (exops.publish.notify)
+# failure, once (exops.notify)
 WRITES: dict[str, dict[str, tuple[str, ...]]] = {
     "publish": {LOADER_ROLE: ("notifications",), TRANSFORMER_ROLE: ("notifications",)},
 }
@@ -113,7 +114,7 @@ class RoleState:
         return f"{self.role}: {how}" + ("; password set" if self.password_set else "")
 
 
-def _passwords(stage_passwords: bool, bi_reader_password: bool) -> dict[str, str]:
+def read_passwords(stage_passwords: bool, bi_reader_password: bool) -> dict[str, str]:
     """The passwords asked for, all read before anything changes."""
     wanted = [LOADER_ROLE, TRANSFORMER_ROLE, PUBLISHER_ROLE] if stage_passwords else []
     wanted += [BI_READER_ROLE] if bi_reader_password else []
@@ -231,62 +232,52 @@ def _grants(conn: psycopg.Connection, schema: str, owner: str, creators: list[st
             )
 
 
-def init_warehouse(
-    url: str | None = None, *, stage_passwords: bool = False, bi_reader_password: bool = False
-) -> list[RoleState]:
-    """Create the schemas, roles and grants of the warehouse at ``url`` (the admin's).
-
-    Idempotent: a second run leaves every owner, grant and default privilege as it was, and
-    a password only changes when asked for.
-    """
-    from exops.ingest.audit import ensure_raw_tables
-    from exops.publish.store import ensure_publish_tables, move_old_tables
-
-    passwords = _passwords(stage_passwords, bi_reader_password)
-    with warehouse.connection(url or warehouse.warehouse_url(), autocommit=True) as conn:
-        admin, database, superuser = conn.execute(
-            "select current_user, current_database(), rolsuper from pg_catalog.pg_roles"
-            " where rolname = current_user"
-        ).fetchone()
-        with conn.transaction():
-            # one run per database at a time; roles themselves are guarded in _create_role
-            conn.execute("select pg_advisory_xact_lock(hashtext('exops.roles.init'))")
-            for role in ROLES:
-                _create_role(conn, role)
-                if not superuser:
-                    _manage(conn, role, admin)
-                conn.execute(sql.SQL("alter role {} login").format(sql.Identifier(role)))
-            for role, password in passwords.items():
-                conn.execute(
-                    sql.SQL("alter role {} password {}").format(
-                        sql.Identifier(role), sql.Literal(password)
-                    )
-                )
-            db = sql.Identifier(database)
-            everyone = sql.SQL(", ").join(sql.Identifier(r) for r in ROLES)
-            conn.execute(sql.SQL("grant connect on database {} to {}").format(db, everyone))
-            # earlier versions let the stages create schemas; only init does now
-            conn.execute(sql.SQL("revoke create on database {} from {}").format(db, everyone))
-            for schema, owner in SCHEMA_OWNERS.items():
-                s, o = sql.Identifier(schema), sql.Identifier(owner)
-                conn.execute(sql.SQL("create schema if not exists {}").format(s))
-                conn.execute(sql.SQL("alter schema {} owner to {}").format(s, o))
-            for schema in ("quality", "publish"):
-                move_old_tables(conn, schema)
-            # the load audit's and publishing's tables exist before their readers (and the
-            # stages that tell their own failures) are granted them one by one
-            ensure_raw_tables(conn)
-            ensure_publish_tables(conn)
-            for schema, owner in SCHEMA_OWNERS.items():
-                _own_relations(conn, schema, owner)
-                # tables the admin makes there in a single-URL setup are readable too
-                _grants(conn, schema, owner, sorted({owner, admin}))
-        can_login = dict(
-            conn.execute(
-                "select rolname, rolcanlogin from pg_catalog.pg_roles where rolname = any(%s)",
-                (list(ROLES),),
-            ).fetchall()
+def create_roles(
+    conn: psycopg.Connection, admin: str, superuser: bool, passwords: dict[str, str]
+) -> None:
+    """Every role of :data:`ROLES`, able to log in, managed by ``admin``; the passwords asked
+    for (:func:`read_passwords`) set."""
+    for role in ROLES:
+        _create_role(conn, role)
+        if not superuser:
+            _manage(conn, role, admin)
+        conn.execute(sql.SQL("alter role {} login").format(sql.Identifier(role)))
+    for role, password in passwords.items():
+        conn.execute(
+            sql.SQL("alter role {} password {}").format(sql.Identifier(role), sql.Literal(password))
         )
+
+
+def create_schemas(conn: psycopg.Connection, database: str) -> None:
+    """Every schema of :data:`SCHEMA_OWNERS`, owned by its stage's role; the roles may connect
+    to ``database`` and create no schema there."""
+    db = sql.Identifier(database)
+    everyone = sql.SQL(", ").join(sql.Identifier(r) for r in ROLES)
+    conn.execute(sql.SQL("grant connect on database {} to {}").format(db, everyone))
+    # earlier versions let the stages create schemas; only init does now
+    conn.execute(sql.SQL("revoke create on database {} from {}").format(db, everyone))
+    for schema, owner in SCHEMA_OWNERS.items():
+        s, o = sql.Identifier(schema), sql.Identifier(owner)
+        conn.execute(sql.SQL("create schema if not exists {}").format(s))
+        conn.execute(sql.SQL("alter schema {} owner to {}").format(s, o))
+
+
+def grant_access(conn: psycopg.Connection, admin: str) -> None:
+    """Each schema's relations owned by its stage's role, and exactly the access
+    :data:`READS` and :data:`WRITES` give (tables granted one by one must exist by now)."""
+    for schema, owner in SCHEMA_OWNERS.items():
+        _own_relations(conn, schema, owner)
+        # tables the admin makes there in a single-URL setup are readable too
+        _grants(conn, schema, owner, sorted({owner, admin}))
+
+
+def role_states(conn: psycopg.Connection, passwords: dict[str, str]) -> list[RoleState]:
+    can_login = dict(
+        conn.execute(
+            "select rolname, rolcanlogin from pg_catalog.pg_roles where rolname = any(%s)",
+            (list(ROLES),),
+        ).fetchall()
+    )
     return [RoleState(role, can_login[role], role in passwords) for role in ROLES]
 
 
@@ -296,33 +287,6 @@ def role_url(url: str, role: str, password: str | None = None) -> str:
     host = parts.netloc.rsplit("@", 1)[-1]
     creds = quote(role, safe="") + (":" + quote(password, safe="") if password else "")
     return parts._replace(netloc=f"{creds}@{host}").geturl()
-
-
-def embedded_stage_url(stage: str, admin_url: str) -> str:
-    """The embedded warehouse as ``stage``'s role, initialised once per version of this file.
-
-    pgserver's pg_hba.conf trusts its Unix socket (nothing listens on the network), so the
-    roles need no password there. A stamp in the data directory records the init done.
-    """
-    import fcntl
-
-    pgdata = warehouse.embedded_pgdata()
-    stamp = pgdata / "exops-init.json"
-    wanted = {"roles.py": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]}
-
-    def done() -> bool:
-        try:
-            return json.loads(stamp.read_text()) == wanted
-        except (OSError, ValueError):
-            return False
-
-    if not done():
-        with open(pgdata / "exops-init.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not done():
-                init_warehouse(admin_url)
-                stamp.write_text(json.dumps(wanted) + "\n")
-    return role_url(admin_url, STAGE_ROLES[stage])
 
 
 __all__ = [
@@ -335,7 +299,10 @@ __all__ = [
     "TRANSFORMER_ROLE",
     "RoleError",
     "RoleState",
-    "embedded_stage_url",
-    "init_warehouse",
+    "create_roles",
+    "create_schemas",
+    "grant_access",
+    "read_passwords",
+    "role_states",
     "role_url",
 ]

@@ -9,8 +9,10 @@ file instead (``EXOPS_..._URL_FILE``, e.g. a Docker secret).
 
 The embedded server (pgserver, PostgreSQL 16) listens on a Unix socket only, is started on
 first use and left running so later commands reuse it; ``exops warehouse stop`` stops it.
-Its first use also runs ``exops warehouse init`` there, and the stages then connect as their
-roles over the socket, which pgserver's ``pg_hba.conf`` trusts (no passwords).
+The stages connect to it as their roles over the socket, which pgserver's ``pg_hba.conf``
+trusts (no passwords), once ``exops warehouse init`` ran there: every exops command and DAG
+task that connects as a stage runs it on first use (:func:`exops.bootstrap.ensure_embedded`;
+this module sits below the stages and so cannot create their tables itself).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from exops.roles import STAGE_ROLES, role_url
 from exops.settings import SettingError, secret, var_dir
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,11 @@ class WarehouseError(RuntimeError):
 
 def embedded_pgdata() -> Path:
     return var_dir() / "pg"
+
+
+def embedded_init_stamp() -> Path:
+    """Written by ``exops warehouse init`` on the embedded server (:mod:`exops.bootstrap`)."""
+    return embedded_pgdata() / "exops-init.json"
 
 
 def _embedded_url() -> str:
@@ -125,7 +133,7 @@ def _tune_embedded(pgdata: Path, url: str) -> None:
         stamp.write_text(json.dumps(wanted, indent=2) + "\n")
 
 
-def _configured_url(name: str) -> str:
+def configured_url(name: str) -> str:
     """``name`` (or ``name_FILE``) checked to be a postgresql:// URL, or "" when unset."""
     try:
         url = secret(name).strip()
@@ -140,23 +148,28 @@ def _configured_url(name: str) -> str:
 
 def warehouse_url() -> str:
     """The admin's PostgreSQL URL; starts the embedded server when none is configured."""
-    return _configured_url(ENV_URL) or _embedded_url()
+    return configured_url(ENV_URL) or _embedded_url()
 
 
 def stage_url(stage: str) -> str:
     """The URL ``stage`` (loader, transformer, publisher) connects with.
 
     ``EXOPS_<ROLE>_URL``, else ``EXOPS_WAREHOUSE_URL``; with neither, the embedded server as
-    the stage's role (initialised on first use, see :func:`exops.roles.embedded_stage_url`).
+    the stage's role, once ``exops warehouse init`` ran there (every entry point runs it
+    first: :func:`exops.bootstrap.ensure_embedded`).
     """
     if stage not in STAGE_URL_ENVS:
         raise ValueError(f"unknown stage {stage!r}: one of {', '.join(STAGE_URL_ENVS)}")
-    url = _configured_url(STAGE_URL_ENVS[stage]) or _configured_url(ENV_URL)
+    url = configured_url(STAGE_URL_ENVS[stage]) or configured_url(ENV_URL)
     if url:
         return url
-    from exops.roles import embedded_stage_url
-
-    return embedded_stage_url(stage, _embedded_url())
+    admin = _embedded_url()
+    if not embedded_init_stamp().exists():
+        raise WarehouseError(
+            f"the embedded warehouse under {embedded_pgdata()} has no stage roles yet: run"
+            " `exops warehouse init` once (every exops command and DAG task does on first use)"
+        )
+    return role_url(admin, STAGE_ROLES[stage])
 
 
 def describe(url: str) -> str:
@@ -218,6 +231,37 @@ def require_schemas(conn: psycopg.Connection, schemas: tuple[str, ...]) -> None:
         conn.execute("select pg_advisory_xact_lock(hashtext('exops.ensure_schemas'))")
         for schema in missing:
             conn.execute(f"create schema if not exists {schema}")
+
+
+def move_old_tables(conn: psycopg.Connection, schema: str, tables: tuple[str, ...]) -> None:
+    """Move ``tables`` an earlier version kept in schema audit to ``schema`` (their history
+    matters: a mail key row that were lost would let that mail go out twice)."""
+    for table in tables:
+        old, new = conn.execute(
+            "select to_regclass(%s), to_regclass(%s)", (f"audit.{table}", f"{schema}.{table}")
+        ).fetchone()
+        if old is not None and new is None:
+            conn.execute(f"alter table audit.{table} set schema {schema}")
+
+
+def ensure_tables(
+    conn: psycopg.Connection,
+    schema: str,
+    ddl: tuple[str, ...],
+    formerly_in_audit: tuple[str, ...] = (),
+) -> None:
+    """Run a stage's idempotent ``ddl`` in its own ``schema``, one process at a time.
+
+    Each stage keeps the DDL of the tables it owns beside its code and calls this; tables of
+    ``formerly_in_audit`` are moved from schema audit first (init moves them; a single-URL
+    setup upgraded without init moves them here).
+    """
+    require_schemas(conn, (schema,))
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"exops.{schema}.tables",))
+        move_old_tables(conn, schema, formerly_in_audit)
+        for statement in ddl:
+            conn.execute(statement)
 
 
 def stop_embedded() -> bool:

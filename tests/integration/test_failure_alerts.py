@@ -20,7 +20,7 @@ from test_publish_support import AS_OF, build_sample, mail_environment, read_mai
 
 from exops.airflow_local import dags_test_chain
 from exops.ingest import ingest
-from exops.publish.notify import check_publish_deadline, tell_stage_failure
+from exops.notify import check_publish_deadline, tell_stage_failure
 from exops.simulate import simulate
 
 START = date(2026, 6, 1)

@@ -549,7 +549,7 @@ def test_unload_removes_a_partition_and_records_it_like_a_redelivery(
 
 
 def test_a_simulated_landing_zone_records_its_clock(tmp_path: Path) -> None:
-    from exops.ingest.clock import LANDING_CLOCK, read_landing_clock
+    from exops.contract import LANDING_CLOCK, read_landing_clock
     from exops.ingest.discovery import discover
     from exops.simulate import simulate
 

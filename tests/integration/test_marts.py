@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from exops import roles, transform
+from exops import bootstrap, transform
 from exops.ingest import ingest
 from exops.simulate import simulate
 
@@ -83,7 +83,7 @@ def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
 
     The warehouse is initialised first, as a deployment is (bi_reader's grants are init's).
     """
-    roles.init_warehouse(warehouse_url)
+    bootstrap.init_warehouse(warehouse_url)
     root = tmp_path_factory.mktemp("marts")
     landing = root / "landing"
     simulate(landing, USERS, DAYS, START, SEED)

@@ -422,14 +422,29 @@ def test_init_reads_passwords_from_files(admin: dict, chain, tmp_path) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_the_embedded_warehouse_sets_up_the_stage_roles_itself(tmp_path, monkeypatch) -> None:
-    """No URL configured: the embedded server is initialised on first use and each stage
-    connects as its role over the trusted socket, without a password."""
+def test_the_embedded_warehouse_sets_up_the_stage_roles_on_first_use(tmp_path, monkeypatch) -> None:
+    """No URL configured: the first exops command that connects as a stage initialises the
+    embedded server, and each stage then connects as its role over the trusted socket,
+    without a password. Before that a stage is told to run init (the warehouse module sits
+    below the stages and cannot create their tables itself)."""
+    from exops import bootstrap
+
     monkeypatch.setenv("EXOPS_VAR_DIR", str(tmp_path))
     for env in (warehouse.ENV_URL, *warehouse.STAGE_URL_ENVS.values()):
         monkeypatch.delenv(env, raising=False)
         monkeypatch.delenv(f"{env}_FILE", raising=False)
     try:
+        with pytest.raises(warehouse.WarehouseError) as exc:
+            warehouse.stage_url("loader")
+        assert str(exc.value) == (
+            f"the embedded warehouse under {tmp_path / 'pg'} has no stage roles yet: run"
+            " `exops warehouse init` once (every exops command and DAG task does on first use)"
+        )
+        result = CliRunner().invoke(
+            main, ["unload", "--source", "exchange", "--entity", "trades", "--dt", "2026-04-06"]
+        )
+        assert result.exit_code == 1
+        assert "exchange/trades dt=2026-04-06 is not loaded: nothing to unload" in result.output
         urls = {stage: warehouse.stage_url(stage) for stage in warehouse.STAGE_URL_ENVS}
         stamp = (tmp_path / "pg" / "exops-init.json").read_text()
         for stage, url in urls.items():
@@ -444,6 +459,7 @@ def test_the_embedded_warehouse_sets_up_the_stage_roles_itself(tmp_path, monkeyp
                 ).fetchone()[0]
                 == "exops_loader"
             )
+        bootstrap.ensure_embedded()
         assert warehouse.stage_url("loader") == urls["loader"]
         assert (tmp_path / "pg" / "exops-init.json").read_text() == stamp
     finally:
@@ -455,7 +471,9 @@ def test_init_upgrades_a_single_url_warehouse_in_place(admin: dict, chain) -> No
     and publishing's tables in audit): init hands each table to its stage's role and moves
     those tables, rows and all, to their schemas."""
     from exops.ingest.audit import ensure_raw_tables
-    from exops.publish.store import PUBLISH_DDL, QUALITY_DDL
+    from exops.notify import NOTIFICATIONS_DDL
+    from exops.publish.store import PUBLISH_DDL
+    from exops.quality.store import QUALITY_DDL
 
     dbname = f"{admin['dbname']}_old"
     with _as(admin["server"]) as su:
@@ -464,7 +482,7 @@ def test_init_upgrades_a_single_url_warehouse_in_place(admin: dict, chain) -> No
     try:
         with _as(url) as conn:
             ensure_raw_tables(conn)
-            for ddl in (*QUALITY_DDL, *PUBLISH_DDL):
+            for ddl in (*QUALITY_DDL, *PUBLISH_DDL, *NOTIFICATIONS_DDL):
                 conn.execute(ddl.replace("quality.", "audit.").replace("publish.", "audit."))
             conn.execute(
                 "insert into audit.reports_sent (as_of, path, message_id, recipients)"

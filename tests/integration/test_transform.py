@@ -30,13 +30,13 @@ def test_profile_env_from_a_tcp_url() -> None:
 def test_bi_reader_password_is_set_only_by_init_when_given(monkeypatch) -> None:
     """The build no longer sets bi_reader's password; init does, only when asked and given
     (refused before connecting anywhere)."""
-    from exops import roles
+    from exops import bootstrap, roles
 
     assert not hasattr(transform, "ensure_bi_reader_login")
     monkeypatch.delenv("EXOPS_BI_READER_PASSWORD", raising=False)
     monkeypatch.delenv("EXOPS_BI_READER_PASSWORD_FILE", raising=False)
     with pytest.raises(roles.RoleError, match="EXOPS_BI_READER_PASSWORD .* is not set"):
-        roles.init_warehouse("postgresql://nowhere.invalid/x", bi_reader_password=True)
+        bootstrap.init_warehouse("postgresql://nowhere.invalid/x", bi_reader_password=True)
 
 
 def test_headline_on_an_empty_warehouse_says_what_to_do(warehouse_url: str) -> None:

@@ -8,8 +8,8 @@ from email.policy import default
 
 import pytest
 
-from exops.publish.mail import attachment_name, header_text
-from exops.publish.notify import error_excerpt, mask_secrets
+from exops.mail import attachment_name, header_text
+from exops.notify import error_excerpt, mask_secrets
 from exops.publish.report import Table, csv_cell
 
 
@@ -110,7 +110,7 @@ def test_error_excerpt_keeps_the_first_lines_masked() -> None:
     ("raw", "hours"), [(None, 30.0), ("48", 48.0), ("0.5", 0.5), ("soon", 30.0), ("-2", 30.0)]
 )
 def test_the_publish_deadline_comes_from_the_environment(monkeypatch, raw, hours) -> None:
-    from exops.publish.notify import deadline_hours
+    from exops.notify import deadline_hours
 
     if raw is None:
         monkeypatch.delenv("EXOPS_PUBLISH_DEADLINE_HOURS", raising=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exops.publish.mail import MailConfigError, mail_settings
+from exops.mail import MailConfigError, mail_settings
 
 
 def test_local_defaults_send_unset_audiences_to_the_sink():

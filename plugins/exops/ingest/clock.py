@@ -5,19 +5,15 @@ held as future: not loaded, no effect on the as-of date, loaded by the first run
 its day. The run's date is the ``today`` an entry point passes (``exops ingest --today``, the
 DAG's logical date), else ``EXOPS_TODAY``, else the clock (UTC).
 
-A landing zone written by ``exops simulate`` records its own clock, the day after its last
-partition, in :data:`LANDING_CLOCK` at its root: ``exops run`` and the benchmark use it when
-no date is given, so simulated history is never future. Ingestion itself never reads it (the
-landing zone is written by upstream systems, which must not move the run's date).
+A landing zone written by ``exops simulate`` records its own clock
+(:data:`exops.contract.LANDING_CLOCK`); ingestion itself never reads it.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-LANDING_CLOCK = "_exops_clock"
 DEFAULT_MAX_FUTURE_DAYS = 1
 
 
@@ -55,18 +51,3 @@ def max_future_days() -> int:
 def latest_allowed(today: date | None = None) -> date:
     """The latest partition date a run for ``today`` loads."""
     return run_date(today) + timedelta(days=max_future_days())
-
-
-def write_landing_clock(landing: Path, day: date) -> None:
-    (Path(landing) / LANDING_CLOCK).write_text(day.isoformat() + "\n")
-
-
-def read_landing_clock(landing: Path) -> date | None:
-    """The clock a simulated landing zone recorded (None when it has none)."""
-    path = Path(landing) / LANDING_CLOCK
-    if path.is_symlink() or not path.is_file():
-        return None
-    try:
-        return date.fromisoformat(path.read_text().strip())
-    except (OSError, ValueError):
-        return None

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path, PurePath
 
-from exops.contract import ENTITIES, ENTITY_BY_PATH, SOURCES, Entity
+from exops.contract import ENTITIES, ENTITY_BY_PATH, LANDING_CLOCK, SOURCES, Entity
 
-from .clock import LANDING_CLOCK
 from .files import LandingRoot, NotRegularFile, display_name, name_problem, not_regular_reason
 
 log = logging.getLogger(__name__)

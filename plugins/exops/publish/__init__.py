@@ -3,11 +3,11 @@
 ``publish(url, as_of)`` refuses unless the latest validation run of that as-of date passed,
 then evaluates ``config/alert_rules.yaml``, stores and emails new alerts, writes the report
 under var/reports/<as-of>/ and emails it. Rerunning it is safe: see
-:mod:`exops.publish.store` for how each mail goes out at most once.
+:mod:`exops.outbox` for how each mail goes out at most once.
 
 Each alert and each report section is rendered on its own: one that cannot be rendered
 (a bad value, a bug) is recorded, told to data engineers once
-(:mod:`exops.publish.notify`) and left out, and everything else still goes out.
+(:mod:`exops.notify`) and left out, and everything else still goes out.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class PublishResult:
             f"{self.alerts_emailed} emailed, {self.alerts_unconfirmed} unconfirmed; "
             f"report {self.report_path} {report}"
         )
-        from exops.publish.mail import header_text  # one line each: values may hold CR/LF
+        from exops.mail import header_text  # one line each: values may hold CR/LF
 
         text += "".join(f"\n  - {e}" for e in self.errors)
         return text + "".join(
@@ -102,9 +102,9 @@ def publish(
     Runs as the publisher (``url`` defaults to ``EXOPS_PUBLISHER_URL``, see
     :func:`exops.warehouse.stage_url`): it reads the marts and the gate's results.
     """
-    from exops import warehouse
-    from exops.publish import alerts, notify, report, store
-    from exops.publish.mail import SendError, mail_settings
+    from exops import notify, outbox, warehouse
+    from exops.mail import SendError, mail_settings
+    from exops.publish import alerts, report, store
     from exops.publish.rules import load_rules
     from exops.quality.asof import resolve_as_of
 
@@ -129,7 +129,7 @@ def publish(
         result.render_failures.extend(built.failures)
         result.report_path = report.write(built)
         recipients = settings.recipients(["ops"])
-        msg_id = store.message_id("report", as_of)
+        msg_id = outbox.message_id("report", as_of)
         message = report.email(built, settings.sender, recipients, msg_id)
         section_errors = "; ".join(f"{w}: {e}" for w, e in built.failures) or None
         with conn.transaction():
@@ -143,7 +143,7 @@ def publish(
             result.report_already_sent = True
         else:
             try:
-                store.send_claimed(
+                outbox.send_claimed(
                     conn,
                     message,
                     settings,

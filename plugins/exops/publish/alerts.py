@@ -14,11 +14,11 @@ from email.message import EmailMessage
 import psycopg
 from psycopg.rows import dict_row
 
+from exops.mail import MailSettings, SendError, header_text
+from exops.marts import Mart, mart
+from exops.outbox import message_id, send_claimed
 from exops.publish import formatting as fmt
-from exops.publish.mail import MailSettings, SendError, header_text
 from exops.publish.rules import Anomaly, Change, Rule, Threshold
-from exops.publish.store import message_id, send_claimed
-from exops.quality.catalogue import Mart, mart
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from exops.publish.mail import LOCAL_HOST, LOCAL_PORT
+from exops.mail import LOCAL_HOST, LOCAL_PORT
 from exops.settings import var_dir
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,8 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
+from exops.mail import attachment_name, header_text
 from exops.publish import formatting as fmt
-from exops.publish.mail import attachment_name, header_text
 from exops.settings import var_dir
 
 log = logging.getLogger(__name__)

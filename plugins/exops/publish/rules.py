@@ -1,7 +1,7 @@
 """KPI alert rules: ``config/alert_rules.yaml``, validated on load.
 
 A rule reads one metric of one mart (both from the whitelist in
-:mod:`exops.quality.catalogue`, never free SQL), optionally filtered to a segment and split
+:mod:`exops.marts`, never free SQL), optionally filtered to a segment and split
 into one series per value of some segment columns, and fires on a condition:
 
 - ``threshold``: the value is above or below a fixed number;
@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from exops.quality.catalogue import (
+from exops.marts import (
     BOOLEAN_SEGMENTS,
     INTEGER_SEGMENTS,
     MART_BY_NAME,

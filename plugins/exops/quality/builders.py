@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from exops.quality.catalogue import Mart
+from exops.marts import Mart
 from exops.quality.scope import Scope
 
 CRITICAL = "critical"

@@ -272,7 +272,7 @@ def _store(conn: psycopg.Connection, result: ValidationResult, started: datetime
 
 
 def _dq_message(result: ValidationResult, sender: str, recipients: list[str], msg_id: str):
-    from exops.publish.mail import header_text
+    from exops.mail import header_text
 
     failures = result.critical_failures
     msg = EmailMessage()
@@ -312,8 +312,8 @@ def _dq_message(result: ValidationResult, sender: str, recipients: list[str], ms
 
 def _notify(conn: psycopg.Connection, result: ValidationResult) -> bool:
     """One data-quality email per as-of date and set of failed critical expectations."""
-    from exops.publish.mail import SendError, mail_settings
-    from exops.publish.store import message_id, send_claimed
+    from exops.mail import SendError, mail_settings
+    from exops.outbox import message_id, send_claimed
 
     settings = mail_settings()
     recipients = settings.recipients(["data_eng"])
@@ -365,9 +365,9 @@ def validate(
     defaults to ``EXOPS_TRANSFORMER_URL``, see :func:`exops.warehouse.stage_url`).
     """
     from exops import warehouse
-    from exops.publish.store import ensure_quality_tables
     from exops.quality.asof import resolve_as_of
     from exops.quality.scope import resolve_scope
+    from exops.quality.store import ensure_quality_tables
 
     url = url or warehouse.stage_url("transformer")
     started = datetime.now(UTC)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exops.ingest.clock import write_landing_clock
+from exops.contract import write_landing_clock
 from exops.simulate.accounts import Accounts
 from exops.simulate.activity import Activity
 from exops.simulate.campaigns import Campaigns

@@ -12,9 +12,13 @@
 - :func:`check_publish_deadline`: the latest as-of date loaded has no report
   ``EXOPS_PUBLISH_DEADLINE_HOURS`` (default 30) after the end of that day. Keyed by the day.
 
-Each email has a row in ``publish.notifications``, claimed before sending, as every exops mail
-is (:mod:`exops.publish.store`). When the warehouse cannot be reached (often the very
-failure being told) the claim is a file under ``var/notifications/`` created exclusively.
+Each email has a row in ``publish.notifications`` (this module's table: every stage's role
+may write it, ``exops warehouse init`` grants it), claimed before sending, as every exops
+mail is (:mod:`exops.outbox`). When the warehouse cannot be reached (often the very failure
+being told) the claim is a file under ``var/notifications/`` created exclusively.
+
+This is shared delivery, below the stages: it imports no stage, and every stage (through
+:mod:`exops.orchestration` and the command line) may use it.
 Error texts are cut to their first lines and masked: no connection URL keeps its password,
 no ``password=...`` its value, no secret from the environment appears.
 """
@@ -31,8 +35,10 @@ from email.message import EmailMessage
 
 import psycopg
 
-from exops.publish.mail import SendError, header_text, mail_settings, send
-from exops.publish.store import ensure_publish_tables, message_id, send_claimed
+from exops import warehouse
+from exops.mail import SendError, header_text, mail_settings, send
+from exops.outbox import message_id, send_claimed
+from exops.settings import var_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,26 @@ _KEY_VALUE_SECRET = re.compile(
 )
 _SECRET_ENV = re.compile(r"(?i)(password|passwd|secret|token|fernet|private_key|api_key)")
 MASK = "***"
+
+NOTIFICATIONS_DDL = (
+    """
+    create table if not exists publish.notifications (
+      notification_key text primary key,
+      kind text not null,
+      subject text not null,
+      details text not null,
+      message_id text not null,
+      recipients text not null,
+      claimed_at timestamptz not null default now(),
+      emailed_at timestamptz
+    )
+    """,
+)
+
+
+def ensure_notifications_table(conn: psycopg.Connection) -> None:
+    """``publish.notifications`` (idempotent; earlier versions kept it in schema audit)."""
+    warehouse.ensure_tables(conn, "publish", NOTIFICATIONS_DDL, ("notifications",))
 
 
 def _environment_secrets() -> list[str]:
@@ -122,8 +148,6 @@ def send_once(conn: psycopg.Connection, key: str, kind: str, subject: str, body:
 
 
 def _claim_file(key: str):
-    from exops.settings import var_dir
-
     folder = var_dir() / "notifications"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.claimed"
@@ -137,14 +161,12 @@ def _ensure_notifications(conn: psycopg.Connection) -> None:
     """``exops warehouse init`` creates publish.notifications for every stage to write; a
     single-URL setup (the admin) creates it here."""
     if conn.execute("select to_regclass('publish.notifications')").fetchone()[0] is None:
-        ensure_publish_tables(conn)
+        ensure_notifications_table(conn)
 
 
 def _send_once_anywhere(key: str, kind: str, subject: str, body: str, stage: str) -> bool:
     """:func:`send_once` in the warehouse, connected as ``stage``'s role; a local claim file
     when it is unreachable."""
-    from exops import warehouse
-
     claim = _claim_file(key)
     if claim.exists():  # told while the warehouse was unreachable
         return False
@@ -284,7 +306,10 @@ def check_publish_deadline(
     if loaded is None:
         return None
     _ensure_notifications(conn)
-    published = conn.execute("select max(as_of) from publish.reports_sent").fetchone()[0]
+    published = None
+    # publishing creates its table on its first run (init does, for the stages' roles)
+    if conn.execute("select to_regclass('publish.reports_sent')").fetchone()[0] is not None:
+        published = conn.execute("select max(as_of) from publish.reports_sent").fetchone()[0]
     if published is not None and published >= loaded:
         return None
     due = datetime.combine(loaded + timedelta(days=1), time(0), UTC) + timedelta(hours=hours)
@@ -317,8 +342,6 @@ def check_publish_deadline(
 def check_publish_deadline_quietly(stage: str = "publish") -> date | None:
     """:func:`check_publish_deadline` on the configured warehouse, connected as ``stage``'s
     role, never raising (a stage must not fail because the check could not run)."""
-    from exops import warehouse
-
     try:
         with warehouse.connection(
             warehouse.stage_url(STAGE_ROLES.get(stage, "publisher")), autocommit=True
