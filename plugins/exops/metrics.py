@@ -193,7 +193,7 @@ def resolve_group_by(metrics: Sequence[MetricInfo], items: Iterable[str]) -> Gro
                 names = ", ".join(known) or "none (only metric_time)"
                 raise QueryRefused(
                     f"{item} is not a dimension of {', '.join(m.name for m in metrics)};"
-                    f" valid: {names}"
+                    f" valid: {names}. See `exops metrics list`."
                 )
             qualified = matches[0]
         if qualified not in dimensions:
@@ -292,6 +292,7 @@ class _BiReaderSqlClient:
             self._conn = warehouse.connect(
                 self._url or warehouse.bi_reader_url(),
                 autocommit=True,
+                application_name="exops-metrics",
                 options="-c default_transaction_read_only=on -c TimeZone=UTC",
             )
         return self._conn
