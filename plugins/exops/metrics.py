@@ -242,20 +242,26 @@ def where_to_metricflow(where: str, metrics: Sequence[MetricInfo]) -> str:
 
 def semantic_manifest_path() -> Path:
     """dbt's semantic manifest of the current dbt project (``dbt parse`` once per version)."""
-    from exops.transform import _dbt_args, profile_env
+    import fcntl
+
+    from exops.transform import _dbt_args, _environment, profile_env
     from exops.transform.window import code_hash
 
     target = var_dir() / "dbt" / "semantic" / code_hash()
     path = target / "semantic_manifest.json"
     if path.exists():
         return path
-    from dbt.cli.main import dbtRunner
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / "parse.lock", "w") as lock:
+        # two first queries at once parse once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return path
+        from dbt.cli.main import dbtRunner
 
-    from exops.transform import _environment
-
-    # parse reads profiles.yml but connects to nothing: any syntactically valid target does
-    with _environment(profile_env("postgresql://bi_reader@localhost/postgres")):
-        res = dbtRunner().invoke(_dbt_args(["parse", "--quiet"], target))
+        # parse reads profiles.yml but connects to nothing: any well-formed target does
+        with _environment(profile_env("postgresql://bi_reader@localhost/postgres")):
+            res = dbtRunner().invoke(_dbt_args(["parse", "--quiet"], target))
     if not res.success or not path.exists():
         raise MetricsError(
             f"dbt parse of {dbt_project_dir()} failed: {res.exception or 'see var/dbt/logs'}"
