@@ -260,7 +260,9 @@ def semantic_manifest_path() -> Path:
         from dbt.cli.main import dbtRunner
 
         # parse reads profiles.yml but connects to nothing: any well-formed target does
-        with _environment(profile_env("postgresql://bi_reader@localhost/postgres")):
+        env = profile_env("postgresql://bi_reader@localhost/postgres")
+        env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        with _environment(env):
             res = dbtRunner().invoke(_dbt_args(["parse", "--quiet"], target))
     if not res.success or not path.exists():
         raise MetricsError(
