@@ -299,7 +299,12 @@ def role_url(url: str, role: str, password: str | None = None) -> str:
 
 
 def embedded_stage_url(stage: str, admin_url: str) -> str:
-    """The embedded warehouse as ``stage``'s role, initialised once per version of this file.
+    """The embedded warehouse as ``stage``'s role (see :func:`embedded_role_url`)."""
+    return embedded_role_url(STAGE_ROLES[stage], admin_url)
+
+
+def embedded_role_url(role: str, admin_url: str) -> str:
+    """The embedded warehouse as ``role``, initialised once per version of this file.
 
     pgserver's pg_hba.conf trusts its Unix socket (nothing listens on the network), so the
     roles need no password there. A stamp in the data directory records the init done.
@@ -322,7 +327,7 @@ def embedded_stage_url(stage: str, admin_url: str) -> str:
             if not done():
                 init_warehouse(admin_url)
                 stamp.write_text(json.dumps(wanted) + "\n")
-    return role_url(admin_url, STAGE_ROLES[stage])
+    return role_url(admin_url, role)
 
 
 __all__ = [
@@ -335,6 +340,7 @@ __all__ = [
     "TRANSFORMER_ROLE",
     "RoleError",
     "RoleState",
+    "embedded_role_url",
     "embedded_stage_url",
     "init_warehouse",
     "role_url",

@@ -159,6 +159,31 @@ def stage_url(stage: str) -> str:
     return embedded_stage_url(stage, _embedded_url())
 
 
+BI_READER_URL_ENV = "EXOPS_BI_READER_URL"
+
+
+def bi_reader_url() -> str:
+    """The URL BI tools and ``exops metrics`` read the marts with: the role ``bi_reader``.
+
+    ``EXOPS_BI_READER_URL``; else the server of ``EXOPS_WAREHOUSE_URL`` as ``bi_reader``, with
+    ``EXOPS_BI_READER_PASSWORD`` when set (never the admin itself: BI reads marts only);
+    with neither, the embedded server as ``bi_reader`` (initialised on first use).
+    """
+    from exops.roles import BI_READER_ROLE, PASSWORD_ENVS, embedded_role_url, role_url
+
+    url = _configured_url(BI_READER_URL_ENV)
+    if url:
+        return url
+    admin = _configured_url(ENV_URL)
+    if admin:
+        try:
+            password = secret(PASSWORD_ENVS[BI_READER_ROLE])
+        except SettingError as exc:
+            raise WarehouseError(str(exc)) from None
+        return role_url(admin, BI_READER_ROLE, password or None)
+    return embedded_role_url(BI_READER_ROLE, _embedded_url())
+
+
 def describe(url: str) -> str:
     """The URL without its password, for logs and messages."""
     parts = urlsplit(url)
