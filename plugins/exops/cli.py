@@ -71,6 +71,7 @@ def main(verbose: bool) -> None:
       ingest     load complete landing partitions into the warehouse's raw schema
       unload     take a loaded partition back out of raw (recorded in the audit)
       transform  build the KPI marts with dbt
+      metrics    query the governed metrics over the marts (MetricFlow, as bi_reader)
       run        all stages, orchestrated by Airflow (what `make run` does)
 
     \b
@@ -122,6 +123,95 @@ def simulate(out: Path | None, users: int, days: int, start: date, seed: int) ->
     click.echo(f"wrote {total:,} records in {time.monotonic() - started:.1f}s:")
     for name, n in sorted(counts.items()):
         click.echo(f"  {name:<32} {n:>12,}")
+
+
+@main.group()
+def metrics() -> None:
+    """The semantic layer: governed metrics over the marts (MetricFlow), read as bi_reader.
+
+    \b
+    exops metrics list                       every metric, its grains and dimensions
+    exops metrics query --metrics volume_usd --group-by month
+    exops metrics query --metrics product_volume_usd --group-by week,product_line \\
+        --where "lifecycle_stage = 'cold_start'" --start 2026-08-01 --format csv
+    exops metrics query ... --explain        print the SQL (for any BI tool), run nothing
+
+    A query outside a metric's valid grains or dimensions is refused (distinct counts and
+    medians exist only at the grain their mart computed them). The connection is bi_reader's:
+    EXOPS_BI_READER_URL, else EXOPS_WAREHOUSE_URL's server as bi_reader with
+    EXOPS_BI_READER_PASSWORD, else the embedded warehouse.
+    """
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+@metrics.command("list")
+@click.option("--markdown", is_flag=True, help="The validity table as markdown (for the docs).")
+def metrics_list(markdown: bool) -> None:
+    """Every metric with its time grains and dimensions (no warehouse needed)."""
+    from exops.metrics import MetricsError, SemanticLayer, validity_table_markdown
+
+    try:
+        layer = SemanticLayer()
+    except MetricsError as exc:
+        raise click.ClickException(str(exc)) from None
+    infos = layer.metrics()
+    if markdown:
+        click.echo(validity_table_markdown(infos))
+        return
+    model = None
+    for m in infos:
+        if m.semantic_model != model:
+            model = m.semantic_model
+            click.echo(f"\n{model}")
+        v = m.validity
+        click.echo(f"  {m.name}  ({m.type}) {m.label}")
+        click.echo(f"      grains: {', '.join(v.grains)}")
+        if v.dimensions:
+            click.echo(f"      dimensions: {', '.join(v.dimensions)}")
+        if v.required:
+            click.echo(f"      must group by: {', '.join(v.required)}")
+
+
+@metrics.command("query")
+@click.option("--metrics", "names", multiple=True, required=True, help="Metric(s): M[,M].")
+@click.option(
+    "--group-by",
+    "group_by",
+    multiple=True,
+    help="D[,D]: a grain (day, week, month, quarter, year or metric_time__month) and dimensions"
+    " (product_line or product__product_line).",
+)
+@click.option("--where", default=None, help="A filter on dimensions, e.g. \"tier = 'new'\".")
+@click.option("--start", callback=_parse_date, help="First day (metric_time) to include.")
+@click.option("--end", callback=_parse_date, help="Last day (metric_time) to include.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--explain", is_flag=True, help="Print the SQL instead of running it.")
+def metrics_query(names, group_by, where, start, end, fmt, explain) -> None:
+    """Query metrics through MetricFlow as bi_reader."""
+    from exops.metrics import MetricsError, SemanticLayer, format_csv, format_table
+    from exops.warehouse import WarehouseError
+
+    if not explain:
+        _stage_ready()
+    try:
+        with SemanticLayer() as layer:
+            args = (_split(names), _split(group_by), where, start, end)
+            if explain:
+                click.echo(layer.explain(*args))
+                return
+            result = layer.query(*args)
+    except (MetricsError, WarehouseError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_csv(result) if fmt == "csv" else format_table(result), nl=fmt != "csv")
 
 
 @main.command()

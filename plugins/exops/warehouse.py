@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from exops.roles import STAGE_ROLES, role_url
+from exops.roles import BI_READER_ROLE, PASSWORD_ENVS, STAGE_ROLES, role_url
 from exops.settings import SettingError, secret, var_dir
 
 log = logging.getLogger(__name__)
@@ -163,13 +163,42 @@ def stage_url(stage: str) -> str:
     url = configured_url(STAGE_URL_ENVS[stage]) or configured_url(ENV_URL)
     if url:
         return url
+    return _embedded_as(STAGE_ROLES[stage])
+
+
+def _embedded_as(role: str) -> str:
+    """The embedded server as ``role``, once init ran there (no password: a trusted socket)."""
     admin = _embedded_url()
     if not embedded_init_stamp().exists():
         raise WarehouseError(
             f"the embedded warehouse under {embedded_pgdata()} has no stage roles yet: run"
             " `exops warehouse init` once (every exops command and DAG task does on first use)"
         )
-    return role_url(admin, STAGE_ROLES[stage])
+    return role_url(admin, role)
+
+
+BI_READER_URL_ENV = "EXOPS_BI_READER_URL"
+
+
+def bi_reader_url() -> str:
+    """The URL BI tools and ``exops metrics`` read the marts with: the role ``bi_reader``.
+
+    ``EXOPS_BI_READER_URL``; else the server of ``EXOPS_WAREHOUSE_URL`` as ``bi_reader``, with
+    ``EXOPS_BI_READER_PASSWORD`` when set (never the admin itself: BI reads marts only);
+    with neither, the embedded server as ``bi_reader`` (initialised on first use by the
+    command: :func:`exops.bootstrap.ensure_embedded`).
+    """
+    url = configured_url(BI_READER_URL_ENV)
+    if url:
+        return url
+    admin = configured_url(ENV_URL)
+    if admin:
+        try:
+            password = secret(PASSWORD_ENVS[BI_READER_ROLE])
+        except SettingError as exc:
+            raise WarehouseError(str(exc)) from None
+        return role_url(admin, BI_READER_ROLE, password or None)
+    return _embedded_as(BI_READER_ROLE)
 
 
 def describe(url: str) -> str:
