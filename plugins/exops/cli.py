@@ -20,10 +20,15 @@ DEFAULT_SEED = 42
 
 
 def _stage_ready() -> None:
-    """Before a command that connects as a stage: the embedded warehouse initialised on
-    first use (exops.bootstrap)."""
+    """Before a command that connects as a stage: every setting validated, the embedded
+    warehouse initialised on first use (exops.bootstrap)."""
     from exops.bootstrap import ensure_embedded
+    from exops.settings import SettingError, load_settings
 
+    try:
+        load_settings()
+    except SettingError as exc:
+        raise click.ClickException(str(exc)) from None
     ensure_embedded()
 
 
@@ -569,7 +574,9 @@ def run(landing, users, days, start, seed, day, via) -> None:
     and partitions already loaded are not loaded again.
     """
     from exops import pipeline
+    from exops.settings import load_settings
 
+    _stage_ready()
     if landing is None:
         landing = default_landing_dir()
         args = pipeline.SimulationArgs(users=users, days=days, start=start.isoformat(), seed=seed)
@@ -583,7 +590,7 @@ def run(landing, users, days, start, seed, day, via) -> None:
         )
     elif not landing.exists():
         raise click.ClickException(f"landing zone {landing} does not exist")
-    if day is None and not os.environ.get("EXOPS_TODAY"):
+    if day is None and load_settings().today is None:
         from exops.contract import read_landing_clock
 
         clock = read_landing_clock(landing)
@@ -618,7 +625,9 @@ def run(landing, users, days, start, seed, day, via) -> None:
 
 def _ensure_mail_server():
     """Without EXOPS_SMTP_HOST, start the local sink (mail lands in var/mail/ as .eml)."""
-    if os.environ.get("EXOPS_SMTP_HOST"):
+    from exops.settings import load_settings
+
+    if load_settings().smtp_host:
         return None
     from exops.publish.mailsink import mail_dir, start_sink
 

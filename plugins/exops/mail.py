@@ -20,8 +20,6 @@ library refuse the message.
 
 from __future__ import annotations
 
-import os
-import re
 import smtplib
 import ssl
 import unicodedata
@@ -29,13 +27,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from exops.settings import SettingError, secret
+from exops.settings import SettingError, load_settings
 
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 8025
-_ADDRESS = re.compile(r"^[^@\s,<>]+@[^@\s,<>]+$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 # C0/C1 controls (CR, LF, tab, NUL, ESC, ...) and Unicode's line/paragraph separators
@@ -108,67 +103,22 @@ def _audience_var(audience: str) -> str:
     return f"EXOPS_MAIL_TO_{audience.upper()}"
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise MailConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-def _addresses(name: str, raw: str) -> tuple[str, ...]:
-    parts = [p.strip() for p in raw.split(",") if p.strip()]
-    if not parts:
-        raise MailConfigError(f"{name} is set but holds no address; give a@x.com,b@y.com")
-    for p in parts:
-        if not _ADDRESS.match(p):
-            raise MailConfigError(f"{name}: {p!r} is not an email address")
-    return tuple(parts)
-
-
 def mail_settings(env: Mapping[str, str] | None = None) -> MailSettings:
-    """Settings from the environment; raises MailConfigError naming the variable at fault."""
-    env = os.environ if env is None else env
-    host = env.get("EXOPS_SMTP_HOST", "").strip()
-    local = not host
-    raw_port = env.get("EXOPS_SMTP_PORT", "").strip()
-    if raw_port:
-        if not raw_port.isdigit() or not 1 <= int(raw_port) <= 65535:
-            raise MailConfigError(
-                f"EXOPS_SMTP_PORT must be a port number 1-65535, got {raw_port!r}"
-            )
-        port = int(raw_port)
-    else:
-        port = LOCAL_PORT if local else 587
-    starttls = _bool(env, "EXOPS_SMTP_STARTTLS", default=not local)
-    user = env.get("EXOPS_SMTP_USER", "").strip() or None
+    """Mail settings of ``env`` (default: the environment, :mod:`exops.settings`); raises
+    MailConfigError naming the variable at fault."""
     try:
-        password = secret("EXOPS_SMTP_PASSWORD", env) or None
+        s = load_settings(env)
     except SettingError as exc:
         raise MailConfigError(str(exc)) from None
-    if (user is None) != (password is None):
-        raise MailConfigError(
-            "EXOPS_SMTP_USER and EXOPS_SMTP_PASSWORD go together: set both or neither"
-        )
-    sender = env.get("EXOPS_MAIL_FROM", "").strip() or "exops@localhost"
-    if not _ADDRESS.match(sender):
-        raise MailConfigError(f"EXOPS_MAIL_FROM: {sender!r} is not an email address")
-    audiences: dict[str, tuple[str, ...]] = {}
-    for name, raw in env.items():
-        if name.startswith("EXOPS_MAIL_TO_") and len(name) > len("EXOPS_MAIL_TO_"):
-            audiences[name[len("EXOPS_MAIL_TO_") :].lower()] = _addresses(name, raw)
+    local = not s.smtp_host
     return MailSettings(
-        host=host or LOCAL_HOST,
-        port=port,
-        starttls=starttls,
-        user=user,
-        password=password,
-        sender=sender,
-        audiences=audiences,
+        host=s.smtp_host or LOCAL_HOST,
+        port=s.smtp_port or (LOCAL_PORT if local else 587),
+        starttls=(not local) if s.smtp_starttls is None else s.smtp_starttls,
+        user=s.smtp_user or None,
+        password=s.smtp_password or None,
+        sender=s.mail_from,
+        audiences=dict(s.mail_to),
         local=local,
     )
 

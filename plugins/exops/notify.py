@@ -38,11 +38,10 @@ import psycopg
 from exops import warehouse
 from exops.mail import SendError, header_text, mail_settings, send
 from exops.outbox import message_id, send_claimed
-from exops.settings import var_dir
+from exops.settings import load_settings, var_dir
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DEADLINE_HOURS = 30.0
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/@:]*):([^\s/@]*)@")
 _KEY_VALUE_SECRET = re.compile(
     r"(?i)\b(password|passwd|pwd|secret|token|api_key)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
@@ -264,33 +263,14 @@ def tell_render_failures(
 
 def deadline_hours() -> float:
     """``EXOPS_PUBLISH_DEADLINE_HOURS``: hours after the end of an as-of day by which its
-    report must be published (a malformed value falls back to the default, with a warning)."""
-    raw = os.environ.get("EXOPS_PUBLISH_DEADLINE_HOURS", "").strip()
-    if not raw:
-        return DEFAULT_DEADLINE_HOURS
-    try:
-        hours = float(raw)
-    except ValueError:
-        hours = -1.0
-    if not 0 <= hours < 24 * 365:
-        log.warning(
-            "EXOPS_PUBLISH_DEADLINE_HOURS=%r is not a number of hours; using %s",
-            raw,
-            DEFAULT_DEADLINE_HOURS,
-        )
-        return DEFAULT_DEADLINE_HOURS
-    return hours
+    report must be published (raises SettingError naming a malformed value)."""
+    return load_settings().publish_deadline_hours
 
 
 def run_clock() -> datetime:
     """Now, or the start of ``EXOPS_TODAY`` when a run's date is given (simulations, tests)."""
-    raw = os.environ.get("EXOPS_TODAY", "").strip()
-    if raw:
-        try:
-            return datetime.combine(date.fromisoformat(raw), time(0), UTC)
-        except ValueError:
-            log.warning("EXOPS_TODAY=%r is not a date; using the clock", raw)
-    return datetime.now(UTC)
+    today = load_settings().today
+    return datetime.combine(today, time(0), UTC) if today else datetime.now(UTC)
 
 
 def check_publish_deadline(

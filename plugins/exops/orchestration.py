@@ -14,9 +14,12 @@ log = logging.getLogger(__name__)
 
 
 def _ready() -> None:
-    """Before a task's work: the embedded warehouse initialised on first use."""
+    """Before a task's work: every setting validated (a bad one fails the task, named), the
+    embedded warehouse initialised on first use."""
     from exops.bootstrap import ensure_embedded
+    from exops.settings import load_settings
 
+    load_settings()
     ensure_embedded()
 
 

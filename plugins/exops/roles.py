@@ -48,7 +48,7 @@ from urllib.parse import quote, urlsplit
 import psycopg
 from psycopg import sql
 
-from exops.settings import SettingError, secret
+from exops.settings import FIELDS_BY_VARIABLE, SettingError, load_settings
 
 LOADER_ROLE = "exops_loader"
 TRANSFORMER_ROLE = "exops_transformer"
@@ -118,13 +118,14 @@ def read_passwords(stage_passwords: bool, bi_reader_password: bool) -> dict[str,
     """The passwords asked for, all read before anything changes."""
     wanted = [LOADER_ROLE, TRANSFORMER_ROLE, PUBLISHER_ROLE] if stage_passwords else []
     wanted += [BI_READER_ROLE] if bi_reader_password else []
+    try:
+        settings = load_settings()
+    except SettingError as exc:
+        raise RoleError(str(exc)) from None
     out = {}
     for role in wanted:
         env = PASSWORD_ENVS[role]
-        try:
-            value = secret(env)
-        except SettingError as exc:
-            raise RoleError(str(exc)) from None
+        value = getattr(settings, FIELDS_BY_VARIABLE[env])
         if not value:
             raise RoleError(f"{role}'s password was asked for but {env} (or {env}_FILE) is not set")
         out[role] = value

@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from exops.roles import BI_READER_ROLE, PASSWORD_ENVS, STAGE_ROLES, role_url
-from exops.settings import SettingError, secret, var_dir
+from exops.roles import BI_READER_ROLE, STAGE_ROLES, role_url
+from exops.settings import FIELDS_BY_VARIABLE, SettingError, Settings, load_settings, var_dir
 
 log = logging.getLogger(__name__)
 
@@ -133,17 +133,17 @@ def _tune_embedded(pgdata: Path, url: str) -> None:
         stamp.write_text(json.dumps(wanted, indent=2) + "\n")
 
 
-def configured_url(name: str) -> str:
-    """``name`` (or ``name_FILE``) checked to be a postgresql:// URL, or "" when unset."""
+def _settings() -> Settings:
     try:
-        url = secret(name).strip()
+        return load_settings()
     except SettingError as exc:
         raise WarehouseError(str(exc)) from None
-    if url:
-        scheme = urlsplit(url).scheme
-        if scheme not in ("postgresql", "postgres"):
-            raise WarehouseError(f"{name} must be a postgresql:// URL, got scheme {scheme!r}")
-    return url
+
+
+def configured_url(name: str) -> str:
+    """The URL variable ``name`` (or ``name_FILE``), checked to be a postgresql:// URL by the
+    settings (:mod:`exops.settings`), or "" when unset."""
+    return getattr(_settings(), FIELDS_BY_VARIABLE[name])
 
 
 def warehouse_url() -> str:
@@ -193,11 +193,7 @@ def bi_reader_url() -> str:
         return url
     admin = configured_url(ENV_URL)
     if admin:
-        try:
-            password = secret(PASSWORD_ENVS[BI_READER_ROLE])
-        except SettingError as exc:
-            raise WarehouseError(str(exc)) from None
-        return role_url(admin, BI_READER_ROLE, password or None)
+        return role_url(admin, BI_READER_ROLE, _settings().bi_reader_password or None)
     return _embedded_as(BI_READER_ROLE)
 
 

@@ -381,7 +381,9 @@ def test_a_bad_run_date_is_a_clear_error(landing: Path, warehouse_url: str, monk
     from exops.ingest.clock import ClockError
 
     monkeypatch.setenv("EXOPS_TODAY", "02/01/2026")
-    with pytest.raises(ClockError, match="EXOPS_TODAY='02/01/2026' is not a date in YYYY-MM-DD"):
+    with pytest.raises(
+        ClockError, match="EXOPS_TODAY: must be a date in YYYY-MM-DD form, got '02/01/2026'"
+    ):
         ingest(landing, url=warehouse_url)
 
 

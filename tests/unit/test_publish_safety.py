@@ -106,9 +106,7 @@ def test_error_excerpt_keeps_the_first_lines_masked() -> None:
     assert "p4ss" not in text
 
 
-@pytest.mark.parametrize(
-    ("raw", "hours"), [(None, 30.0), ("48", 48.0), ("0.5", 0.5), ("soon", 30.0), ("-2", 30.0)]
-)
+@pytest.mark.parametrize(("raw", "hours"), [(None, 30.0), ("48", 48.0), ("0.5", 0.5)])
 def test_the_publish_deadline_comes_from_the_environment(monkeypatch, raw, hours) -> None:
     from exops.notify import deadline_hours
 
@@ -117,3 +115,17 @@ def test_the_publish_deadline_comes_from_the_environment(monkeypatch, raw, hours
     else:
         monkeypatch.setenv("EXOPS_PUBLISH_DEADLINE_HOURS", raw)
     assert deadline_hours() == hours
+
+
+@pytest.mark.parametrize("raw", ["soon", "-2"])
+def test_a_malformed_publish_deadline_is_named(monkeypatch, raw) -> None:
+    """Validated with every setting: the task that reads it fails, naming it."""
+    from exops.notify import deadline_hours
+    from exops.settings import SettingError
+
+    monkeypatch.setenv("EXOPS_PUBLISH_DEADLINE_HOURS", raw)
+    with pytest.raises(SettingError) as exc:
+        deadline_hours()
+    assert str(exc.value) == (
+        f"EXOPS_PUBLISH_DEADLINE_HOURS: must be a number of hours from 0 to 8760, got {raw!r}"
+    )

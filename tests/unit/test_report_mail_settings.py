@@ -54,15 +54,15 @@ def test_configured_server_needs_every_audience_it_mails():
     [
         (
             {"EXOPS_SMTP_PORT": "smtp"},
-            "EXOPS_SMTP_PORT must be a port number 1-65535, got 'smtp'",
+            "EXOPS_SMTP_PORT: must be a port number 1-65535, got 'smtp'",
         ),
         (
             {"EXOPS_SMTP_PORT": "70000"},
-            "EXOPS_SMTP_PORT must be a port number 1-65535, got '70000'",
+            "EXOPS_SMTP_PORT: must be a port number 1-65535, got '70000'",
         ),
         (
             {"EXOPS_SMTP_STARTTLS": "maybe"},
-            "EXOPS_SMTP_STARTTLS must be true or false, got 'maybe'",
+            "EXOPS_SMTP_STARTTLS: must be true or false, got 'maybe'",
         ),
         (
             {"EXOPS_SMTP_USER": "u"},

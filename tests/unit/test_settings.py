@@ -56,6 +56,6 @@ def test_a_stage_url_must_be_postgresql(monkeypatch) -> None:
     monkeypatch.setenv("EXOPS_PUBLISHER_URL", "mysql://x@y/z")
     with pytest.raises(warehouse.WarehouseError) as exc:
         warehouse.stage_url("publisher")
-    assert str(exc.value) == "EXOPS_PUBLISHER_URL must be a postgresql:// URL, got scheme 'mysql'"
+    assert str(exc.value) == "EXOPS_PUBLISHER_URL: must be a postgresql:// URL, got scheme 'mysql'"
     with pytest.raises(ValueError, match="unknown stage 'bi'"):
         warehouse.stage_url("bi")

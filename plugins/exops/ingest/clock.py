@@ -11,41 +11,32 @@ A landing zone written by ``exops simulate`` records its own clock
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, timedelta
 
-DEFAULT_MAX_FUTURE_DAYS = 1
+from exops.settings import SettingError, Settings, load_settings
 
 
 class ClockError(ValueError):
     pass
 
 
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingError as exc:
+        raise ClockError(str(exc)) from None
+
+
 def run_date(today: date | None = None) -> date:
     """``today``, else EXOPS_TODAY (YYYY-MM-DD), else the UTC clock's date."""
     if today is not None:
         return today
-    value = os.environ.get("EXOPS_TODAY", "").strip()
-    if value:
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise ClockError(f"EXOPS_TODAY={value!r} is not a date in YYYY-MM-DD form") from None
-    return datetime.now(UTC).date()
+    return _settings().today or datetime.now(UTC).date()
 
 
 def max_future_days() -> int:
     """EXOPS_MAX_FUTURE_DAYS: how many days after the run's date a partition may be dated."""
-    value = os.environ.get("EXOPS_MAX_FUTURE_DAYS", "").strip()
-    if not value:
-        return DEFAULT_MAX_FUTURE_DAYS
-    try:
-        days = int(value)
-    except ValueError:
-        days = -1
-    if days < 0:
-        raise ClockError(f"EXOPS_MAX_FUTURE_DAYS={value!r} is not a whole number of days >= 0")
-    return days
+    return _settings().max_future_days
 
 
 def latest_allowed(today: date | None = None) -> date:

@@ -11,13 +11,13 @@ written as COPY text to a spool file that moves to disk past a few megabytes, an
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from exops.contract import Entity
+from exops.settings import load_settings
 
 from .files import QuarantinedRow
 from .values import MISSING, printable, show
@@ -28,19 +28,11 @@ FULL_ROWS = 1000  # bad rows per file that keep their raw text
 SPOOL_BYTES = 4 << 20  # a file's quarantine moves to disk past this
 MASK = "<masked>"
 
-DEFAULT_RETENTION_DAYS = 90
-
 
 def retention_days() -> int:
-    """EXOPS_QUARANTINE_RETENTION_DAYS: how long audit.quarantine keeps a bad row's details."""
-    value = os.environ.get("EXOPS_QUARANTINE_RETENTION_DAYS", "").strip()
-    if not value:
-        return DEFAULT_RETENTION_DAYS
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(
-            f"EXOPS_QUARANTINE_RETENTION_DAYS={value!r} is not a whole number of days >= 1"
-        )
-    return int(value)
+    """EXOPS_QUARANTINE_RETENTION_DAYS: how long audit.quarantine keeps a bad row's details
+    (a malformed value raises SettingError, a ValueError, naming it)."""
+    return load_settings().quarantine_retention_days
 
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")

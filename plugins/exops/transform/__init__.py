@@ -26,25 +26,21 @@ from typing import Any
 from psycopg.conninfo import conninfo_to_dict
 
 from exops import warehouse
-from exops.settings import dbt_project_dir, var_dir
+from exops.settings import SettingError, Settings, dbt_project_dir, load_settings, var_dir
 
-WORK_MEM_ENV = "EXOPS_DBT_WORK_MEM"
-DEFAULT_WORK_MEM = "256MB"
 THREADS_ENV = "EXOPS_DBT_THREADS"
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingError as exc:
+        raise TransformError(str(exc)) from None
 
 
 def dbt_threads() -> int:
     """dbt's threads: ``EXOPS_DBT_THREADS``, default the number of cores."""
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    if not raw:
-        return os.cpu_count() or 1
-    try:
-        threads = int(raw)
-    except ValueError:
-        threads = 0
-    if threads < 1:
-        raise TransformError(f"{THREADS_ENV}={raw!r}: expected a whole number of threads >= 1")
-    return threads
+    return _settings().dbt_threads or os.cpu_count() or 1
 
 
 def project_vars() -> dict:
@@ -62,7 +58,7 @@ def session_options() -> str:
     default 4 MB, so the transform sessions get more (``EXOPS_DBT_WORK_MEM``, default 256MB;
     dbt runs two threads).
     """
-    work_mem = os.environ.get(WORK_MEM_ENV, "").strip() or DEFAULT_WORK_MEM
+    work_mem = _settings().dbt_work_mem
     return f"-c jit=off -c work_mem={work_mem} -c maintenance_work_mem={work_mem}"
 
 
