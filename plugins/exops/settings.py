@@ -189,7 +189,8 @@ class Settings(BaseSettings):
         "BI_READER_URL",
         "`bi_reader`, as BI tools and `exops metrics` read the marts",
         "",
-        "`EXOPS_WAREHOUSE_URL`'s server as `bi_reader` (password `EXOPS_BI_READER_PASSWORD`)",
+        "the server of `EXOPS_WAREHOUSE_URL` as `bi_reader` with `EXOPS_BI_READER_PASSWORD`;"
+        " on the embedded warehouse, `bi_reader` over the socket",
     )
     loader_password: str = _env(
         "LOADER_PASSWORD",
@@ -274,7 +275,7 @@ class Settings(BaseSettings):
         "hours after the end of the latest as-of day loaded by which its report must be out;"
         " later, data engineers get one email",
         30.0,
-        "30",
+        "`30`",
     )
     smtp_host: str = _env(
         "SMTP_HOST", "the SMTP server", "", "the local sink on 127.0.0.1 (mail in `var/mail/`)"

@@ -10,6 +10,7 @@ import each other in a circle. :mod:`exops.bootstrap` explains why init sits on 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,3 +212,31 @@ def test_the_walk_names_an_upward_import_and_a_cycle(tmp_path) -> None:
         f" {at}/exops/publish/__init__.py:1 (exops.publish -> exops.publish.mail);"
         f" {at}/exops/publish/mail.py:1 (exops.publish.mail -> exops.publish)"
     ]
+
+
+_ROLE_OR_GRANT = re.compile(
+    r"(?i)\b(create|alter|drop) role\b|\bgrant\s+[\w, {}]+\s+(on|to)\s"
+    r"|\brevoke\s+[\w, {}]+\s+(on|from)\s|\balter default privileges\b"
+)
+
+
+def test_each_role_and_grant_is_made_in_roles_py_only() -> None:
+    """No other module (nor a dbt model, macro or hook) creates a role or grants anything."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")) + sorted((PACKAGE.parents[1] / "dags").glob("*.py")):
+        if path == PACKAGE / "roles.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if _ROLE_OR_GRANT.search(node.value):
+                    offenders.append(f"{path.relative_to(PACKAGE.parents[1])}:{node.lineno}")
+    dbt = PACKAGE.parents[1] / "dbt_project"
+    for path in sorted(dbt.rglob("*.sql")) + sorted(dbt.rglob("*.yml")):
+        if "target" in path.relative_to(dbt).parts or "dbt_packages" in path.parts:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if _ROLE_OR_GRANT.search(line) or re.search(r"^\s*\+?grants\s*:", line):
+                offenders.append(f"{path.relative_to(PACKAGE.parents[1])}:{number}")
+    assert not offenders, "roles and grants belong to plugins/exops/roles.py: " + ", ".join(
+        offenders
+    )
