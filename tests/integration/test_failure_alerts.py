@@ -21,6 +21,7 @@ from test_publish_support import AS_OF, build_sample, mail_environment, read_mai
 from exops.airflow_local import dags_test_chain
 from exops.ingest import ingest
 from exops.notify import check_publish_deadline, tell_stage_failure
+from exops.publish.store import ensure_publish_tables
 from exops.simulate import simulate
 
 START = date(2026, 6, 1)
@@ -196,6 +197,7 @@ def test_a_day_not_published_by_its_deadline_is_told_once(sample_db, monkeypatch
         monkeypatch.setenv("EXOPS_PUBLISH_DEADLINE_HOURS", "48")
         conn.execute("delete from publish.notifications")
         assert check_publish_deadline(conn, now=late) is None
+        ensure_publish_tables(conn)  # what publishing's first run does
         conn.execute(
             "insert into publish.reports_sent (as_of, path, message_id, recipients, emailed_at)"
             " values (%s, 'r', '<r@exops>', 'ops', now())",
