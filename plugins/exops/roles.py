@@ -304,6 +304,12 @@ def embedded_stage_url(stage: str, admin_url: str) -> str:
     pgserver's pg_hba.conf trusts its Unix socket (nothing listens on the network), so the
     roles need no password there. A stamp in the data directory records the init done.
     """
+    ensure_embedded_init(admin_url)
+    return role_url(admin_url, STAGE_ROLES[stage])
+
+
+def ensure_embedded_init(admin_url: str) -> None:
+    """Run :func:`init_warehouse` on the embedded warehouse unless this version of it did."""
     import fcntl
 
     pgdata = warehouse.embedded_pgdata()
@@ -322,7 +328,6 @@ def embedded_stage_url(stage: str, admin_url: str) -> str:
             if not done():
                 init_warehouse(admin_url)
                 stamp.write_text(json.dumps(wanted) + "\n")
-    return role_url(admin_url, STAGE_ROLES[stage])
 
 
 __all__ = [
@@ -336,6 +341,7 @@ __all__ = [
     "RoleError",
     "RoleState",
     "embedded_stage_url",
+    "ensure_embedded_init",
     "init_warehouse",
     "role_url",
 ]
