@@ -139,14 +139,15 @@ def bi_start() -> None:
         raise click.ClickException(str(exc)) from None
     p = started.provisioned
     state = "was already running (re-provisioned)" if started.already_running else "is up"
-    how = (
-        "generated, kept in var/bi/admin-password"
+    login = (
+        f"{started.admin_user} / {started.admin_password}  (generated, kept in"
+        " var/bi/admin-password; set EXOPS_BI_ADMIN_PASSWORD to choose one)"
         if started.password_generated
-        else "from EXOPS_BI_ADMIN_PASSWORD"
+        else f"{started.admin_user} with the password in EXOPS_BI_ADMIN_PASSWORD"
     )
     lines = [
         f"Superset {state}: {started.url}",
-        f"  login      {started.admin_user} / {started.admin_password}  ({how})",
+        f"  login      {login}",
         f"  dashboard  {started.dashboard_url}",
         f"  data       {p['datasets']} datasets on schema marts as {started.reader_url},"
         f" as-of {started.as_of}",

@@ -244,6 +244,32 @@ def test_the_dashboard_in_a_browser_shows_the_as_of_volume_of_the_mart(superset)
     assert SCREENSHOT.stat().st_size > 50_000
 
 
+def test_a_chart_dropped_from_the_code_is_deleted_and_comes_back(superset, api, tmp_path) -> None:
+    text = (PROJECT_ROOT / "bi" / "dashboards" / "exops_daily_kpis.yaml").read_text()
+    row = "  - height: 40\n    charts:\n      - {chart: campaign_scoreboard, width: 12}\n"
+    start, end = text.index("  campaign_scoreboard:\n"), text.index("  nps_by_product_line:\n")
+    assert row in text
+    dropped_text = text.replace(row, "").replace(text[start:end], "")
+    (tmp_path / "exops_daily_kpis.yaml").write_text(dropped_text)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXOPS_BI_DASHBOARDS_DIR", str(tmp_path))
+        dropped = bi.start()
+    assert dropped.provisioned["stale_charts_deleted"] == 1
+    assert dropped.provisioned["dashboards"][0]["charts"] == 12
+    names = {c["slice_name"] for c in api.get("/api/v1/chart/", "(page_size:100)")["result"]}
+    assert len(names) == 12 and not any(n.startswith("Campaign scoreboard") for n in names)
+    again = bi.start()
+    assert again.provisioned["stale_charts_deleted"] == 0
+    assert again.provisioned["dashboards"] == [
+        {
+            "id": dropped.provisioned["dashboards"][0]["id"],
+            "slug": "exops-daily-kpis",
+            "title": TITLE,
+            "charts": 13,
+        }
+    ]
+
+
 def test_stop_stops_it(superset) -> None:
     started = superset["first"]
     assert bi.running_pid() is not None
