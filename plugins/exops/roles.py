@@ -309,6 +309,12 @@ def embedded_role_url(role: str, admin_url: str) -> str:
     pgserver's pg_hba.conf trusts its Unix socket (nothing listens on the network), so the
     roles need no password there. A stamp in the data directory records the init done.
     """
+    ensure_embedded_init(admin_url)
+    return role_url(admin_url, role)
+
+
+def ensure_embedded_init(admin_url: str) -> None:
+    """Run :func:`init_warehouse` on the embedded warehouse unless this version of it did."""
     import fcntl
 
     pgdata = warehouse.embedded_pgdata()
@@ -327,7 +333,6 @@ def embedded_role_url(role: str, admin_url: str) -> str:
             if not done():
                 init_warehouse(admin_url)
                 stamp.write_text(json.dumps(wanted) + "\n")
-    return role_url(admin_url, role)
 
 
 __all__ = [
@@ -342,6 +347,7 @@ __all__ = [
     "RoleState",
     "embedded_role_url",
     "embedded_stage_url",
+    "ensure_embedded_init",
     "init_warehouse",
     "role_url",
 ]
