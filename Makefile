@@ -10,6 +10,9 @@ TOOLS := var/tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
+# Apache Superset pins pandas < 2.2 and SQLAlchemy < 2: its own environment and lock
+BI_VENV := .venv-bi
+BI_STAMP := $(BI_VENV)/.installed-stamp
 PYTEST_ARGS ?=
 PG15_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
@@ -19,7 +22,8 @@ DAYS ?= 90
 START ?= 2026-08-01
 SEED ?= 42
 
-.PHONY: help install run test test-unit test-integration test-pg15 docs lint format clean stop
+.PHONY: help install run test test-unit test-integration test-pg15 docs lint format clean stop \
+	bi bi-install bi-stop browser
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,16 +43,39 @@ $(STAMP): $(UV) uv.lock pyproject.toml Makefile
 
 install: $(STAMP) ## install everything into .venv from uv.lock (quick when nothing changed)
 
+$(BI_STAMP): $(UV) bi/uv.lock bi/pyproject.toml Makefile
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(BI_VENV) $(UV) sync --project bi --frozen --compile-bytecode --python $(PYTHON)
+	@touch $@
+
+bi-install: $(BI_STAMP) ## install Apache Superset into .venv-bi from bi/uv.lock (quick when unchanged)
+
+bi: install bi-install ## Apache Superset on 127.0.0.1 (EXOPS_BI_PORT, 8088) as bi_reader, with the exops dashboards
+	$(VENV)/bin/exops bi start
+
+bi-stop: ## stop the Superset that `make bi` started
+	-@[ -x $(VENV)/bin/exops ] && $(VENV)/bin/exops bi stop
+
+# the dashboard's browser test drives Debian's chromium with its chromedriver; where they are
+# missing and apt-get can run as root they are installed, else the test says it is skipped
+browser: ## headless Chromium and chromedriver for the browser test (apt-get, as root)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  mkdir -p var; echo "installing Debian's chromium and chromium-driver (log: var/apt-chromium.log)"; \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } \
+	    >var/apt-chromium.log 2>&1 \
+	    || echo "could not install chromium (var/apt-chromium.log): the browser test will be skipped"; \
+	else echo "no chromium/chromedriver and no root apt-get: the browser test will be skipped"; fi
+
 run: install ## simulate an exchange, run the whole pipeline through Airflow, say what came out
 	$(VENV)/bin/exops run --users $(USERS) --days $(DAYS) --start $(START) --seed $(SEED)
 
-test: install ## all tests: unit, then integration on real PostgreSQL / SMTP / Airflow
+test: install bi-install browser ## all tests: unit, then integration on real PostgreSQL / SMTP / Airflow / Superset
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-unit: install ## fast tests only (no services)
 	$(VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
 
-test-integration: install ## integration tests only
+test-integration: install bi-install browser ## integration tests only
 	$(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
 
 test-pg15: install ## integration tests (but the Airflow cluster one) on PostgreSQL 15 at PG15_URL
@@ -76,5 +103,5 @@ bench: install ## benchmark harness (SCALE=small|large|history), prints figures 
 stop: ## stop the embedded PostgreSQL
 	-@[ -x $(VENV)/bin/exops ] && $(VENV)/bin/exops warehouse stop
 
-clean: stop ## remove local state (embedded warehouse, Airflow DB, landing zone, reports)
-	rm -rf var/pg var/airflow var/landing var/reports var/mail var/dbt
+clean: bi-stop stop ## remove local state (embedded warehouse, Airflow DB, landing zone, reports, Superset)
+	rm -rf var/pg var/airflow var/landing var/reports var/mail var/dbt var/bi

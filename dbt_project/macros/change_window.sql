@@ -12,7 +12,10 @@
   The data tests of the windowed models look at the window's rows only (their `where`
   config: `<date column> >= window_start`; everything on a full build).
 
-  Run by hand (`dbt build` without vars) every model builds as on a first build.
+  Run by hand (`dbt build`, `dbt docs generate` without vars) nothing fails: a first build
+  builds everything; on existing tables the staged facts stage nothing new (loaded_dates
+  empty, since = ceiling = 0) and the day models rebuild every day from what is staged.
+  `exops transform` is the way to bring the warehouse up to date.
 -#}
 
 {#- The first day (week, month) a model rebuilds, as a date literal: everything unless this is

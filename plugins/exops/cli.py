@@ -219,6 +219,56 @@ def metrics_query(names, group_by, where, start, end, fmt, explain) -> None:
     click.echo(format_csv(result) if fmt == "csv" else format_table(result), nl=fmt != "csv")
 
 
+@main.group()
+def bi() -> None:
+    """Apache Superset on the read-only bi_reader role (`make bi`, `make bi-stop`).
+
+    \b
+    Settings (environment): EXOPS_BI_PORT (8088, always on 127.0.0.1),
+    EXOPS_BI_ADMIN_USER (admin) and EXOPS_BI_ADMIN_PASSWORD, SUPERSET_SECRET_KEY (each
+    generated once into var/bi/ when unset), EXOPS_BI_READER_PASSWORD (bi_reader's, for a
+    warehouse at EXOPS_WAREHOUSE_URL) or EXOPS_BI_READER_URL.
+    """
+
+
+@bi.command("start")
+def bi_start() -> None:
+    """Provision Superset (datasets, the dashboards of bi/dashboards/) and start it."""
+    from exops import bi as superset
+
+    try:
+        started = superset.start()
+    except superset.BIError as exc:
+        raise click.ClickException(str(exc)) from None
+    p = started.provisioned
+    state = "was already running (re-provisioned)" if started.already_running else "is up"
+    login = (
+        f"{started.admin_user} / {started.admin_password}  (generated, kept in"
+        " var/bi/admin-password; set EXOPS_BI_ADMIN_PASSWORD to choose one)"
+        if started.password_generated
+        else f"{started.admin_user} with the password in EXOPS_BI_ADMIN_PASSWORD"
+    )
+    lines = [
+        f"Superset {state}: {started.url}",
+        f"  login      {login}",
+        f"  dashboard  {started.dashboard_url}",
+        f"  data       {p['datasets']} datasets on schema marts as {started.reader_url},"
+        f" as-of {started.as_of}",
+        "  dashboards "
+        + ", ".join(f'"{d["title"]}" ({d["charts"]} charts)' for d in p["dashboards"]),
+        "  stop it    make bi-stop",
+    ]
+    click.echo("\n".join(lines))
+
+
+@bi.command("stop")
+def bi_stop() -> None:
+    """Stop the Superset `exops bi start` started."""
+    from exops import bi as superset
+
+    click.echo("Superset stopped" if superset.stop() else "Superset was not running")
+
+
 @main.command()
 @click.option(
     "--landing",

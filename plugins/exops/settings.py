@@ -291,6 +291,14 @@ class Settings(BaseSettings):
     mail_from: Annotated[str, BeforeValidator(_address)] = _env(
         "MAIL_FROM", "the sender of every email", "exops@localhost"
     )
+    # BI (`exops bi start`, Superset)
+    bi_port: Annotated[int | None, BeforeValidator(_port)] = _env(
+        "BI_PORT", "the port of Superset on 127.0.0.1", None, "`8088`"
+    )
+    bi_admin_user: str = _env("BI_ADMIN_USER", "Superset's admin login", "admin")
+    bi_admin_password: str = _env(
+        "BI_ADMIN_PASSWORD", "Superset's admin password", "", "generated once into `var/bi/`"
+    )
     mail_to: Annotated[dict[str, tuple[str, ...]], BeforeValidator(_audiences)] = Field(
         default_factory=dict,
         validation_alias=AliasChoices("EXOPS_MAIL_TO_<AUDIENCE>"),
@@ -469,7 +477,9 @@ secrets); the variable itself wins when both are set.
 """
 DOCS_FOOTER = """
 Not settings: `EXOPS_PG_*` are the connection exops hands to dbt's profile for each build;
-`EXOPS_IMAGE` and `EXOPS_LANDING_HOST_DIR` are read by `docker-compose.yaml` only.
+`EXOPS_BI_HOME`, `EXOPS_BI_DASHBOARDS_DIR` and `EXOPS_BI_MARTS_DIR` are read by Superset's
+provisioning in `.venv-bi` (`exops bi start` runs it); `EXOPS_IMAGE`, `EXOPS_SUPERSET_IMAGE`
+and `EXOPS_LANDING_HOST_DIR` are read by `docker-compose.yaml` only.
 """
 
 

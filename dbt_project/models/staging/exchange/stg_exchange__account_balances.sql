@@ -17,7 +17,7 @@ with loaded_since as (
     from {{ source('exchange', 'account_balances') }}
     {% if is_incremental() -%}
     where _dt in {{ text_list(var('loaded_dates', {}).get('exchange_account_balances', [])) }}
-        and _load_id > {{ var('since_load_id') }} and _load_id <= {{ var('ceiling_load_id') }}
+        and _load_id > {{ var('since_load_id', 0) }} and _load_id <= {{ var('ceiling_load_id', 0) }}
     {%- endif %}
 ),
 

@@ -26,7 +26,7 @@ with loaded_since as (
     from {{ source('exchange', 'trades') }}
     {% if is_incremental() -%}
     where _dt in {{ text_list(var('loaded_dates', {}).get('exchange_trades', [])) }}
-        and _load_id > {{ var('since_load_id') }} and _load_id <= {{ var('ceiling_load_id') }}
+        and _load_id > {{ var('since_load_id', 0) }} and _load_id <= {{ var('ceiling_load_id', 0) }}
     {%- endif %}
 ),
 
