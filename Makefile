@@ -87,13 +87,19 @@ distributed-test: install ## scheduler, dag-processor, api-server, 2 Celery work
 docs: install ## dbt docs (models, columns, lineage, exposures) into var/dbt/docs
 	$(VENV)/bin/exops docs
 
-lint: install ## ruff lint and format check
+# sqlfluff's dbt templater needs a warehouse connection: this runs it against an empty
+# database of the embedded PostgreSQL (dbt_project/run_sqlfluff.py says why)
+SQLFLUFF := $(VENV)/bin/python dbt_project/run_sqlfluff.py
+
+lint: install ## ruff lint and format check, sqlfluff over the dbt project (.sqlfluff)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(SQLFLUFF) lint dbt_project
 
-format: install ## ruff format and autofix
+format: install ## ruff format and autofix, sqlfluff fix of the dbt project
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+	$(SQLFLUFF) fix dbt_project
 
 .PHONY: bench
 bench: SCALE ?= small

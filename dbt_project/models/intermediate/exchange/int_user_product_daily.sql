@@ -25,14 +25,18 @@ user_product_days as (
         user_trades.executed_date as activity_date,
         count(*) as trade_count,
         count(*) filter (where user_trades.is_maker) as maker_trade_count,
-        coalesce(sum(user_trades.volume_usd) filter (where user_trades.is_maker), 0) as maker_volume_usd,
+        coalesce(sum(user_trades.volume_usd) filter (where user_trades.is_maker), 0)
+            as maker_volume_usd,
         min(user_trades.executed_at) as first_executed_at,
         count(*) filter (where user_trades.is_self_trade) as self_trade_count,
         coalesce(sum(user_trades.volume_usd) filter (where user_trades.is_self_trade), 0)
             as self_trade_volume_usd,
         sum(user_trades.volume_usd) as volume_usd,
         sum(user_trades.fees_usd) as fees_usd,
-        coalesce(sum(user_trades.fees_usd) filter (where user_trades.executed_at >= users.registered_at), 0)
+        coalesce(
+            sum(user_trades.fees_usd) filter (where user_trades.executed_at >= users.registered_at),
+            0
+        )
             as fees_since_registration_usd
     from user_trades
     left join users on user_trades.user_id = users.user_id

@@ -46,7 +46,7 @@ participants as (
 controls as (
     select campaigns.campaign_id, users.user_id, 'control' as member_role
     from campaigns
-    inner join users on users.registered_date < campaigns.start_date
+    inner join users on campaigns.start_date > users.registered_date
     left join users_tiered
         on users.user_id = users_tiered.user_id
         and users_tiered.activity_date = campaigns.start_date - 1
@@ -60,7 +60,10 @@ controls as (
 ),
 
 members as (
-    select campaign_id::text as campaign_id, user_id::text as user_id, member_role::text as member_role
+    select
+        campaign_id::text as campaign_id,
+        user_id::text as user_id,
+        member_role::text as member_role
     from participants
     union all
     select campaign_id::text, user_id::text, member_role::text

@@ -50,7 +50,8 @@ campaign_trading as (
         coalesce(member_counts.participants, 0)::bigint as participants,
         coalesce(member_counts.controls, 0)::bigint as controls,
         coalesce(trading.participant_volume_pre_usd, 0)::numeric as participant_volume_pre_usd,
-        coalesce(trading.participant_volume_during_usd, 0)::numeric as participant_volume_during_usd,
+        coalesce(trading.participant_volume_during_usd, 0)::numeric
+            as participant_volume_during_usd,
         coalesce(trading.participant_fees_pre_usd, 0)::numeric as participant_fees_pre_usd,
         coalesce(trading.participant_fees_during_usd, 0)::numeric as participant_fees_during_usd,
         coalesce(trading.control_volume_pre_usd, 0)::numeric as control_volume_pre_usd,

@@ -44,13 +44,13 @@ missing_days as (
 members as (
     select campaign_id, user_id, member_role
     from {{ ref('int_campaign_members') }}
-    where campaign_id in (select campaign_id from missing_days)
+    where campaign_id in (select missing_days.campaign_id from missing_days)
 ),
 
 user_days as (
     select user_id, activity_date, product_line, volume_usd, fees_usd
     from {{ ref('int_user_product_daily') }}
-    where activity_date in (select activity_date from missing_days)
+    where activity_date in (select missing_days.activity_date from missing_days)
 ),
 
 member_trading as (
@@ -66,7 +66,7 @@ member_trading as (
     inner join user_days
         on members.user_id = user_days.user_id
         and missing_days.activity_date = user_days.activity_date
-        and (campaigns.product_line is null or user_days.product_line = campaigns.product_line)
+        and (campaigns.product_line is null or campaigns.product_line = user_days.product_line)
     group by 1, 2, 3
 ),
 

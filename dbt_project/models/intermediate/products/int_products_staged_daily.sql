@@ -8,7 +8,7 @@ with days as (
 events as (
     select product_id, event_id, event_type, event_at, event_date
     from {{ ref('stg_exchange__product_events') }}
-    where event_date <= (select max(activity_date) from days)
+    where event_date <= (select max(days.activity_date) from days)
 ),
 
 deciding_events as (
@@ -17,7 +17,7 @@ deciding_events as (
         event_date,
         event_type
     from events
-    order by product_id, event_date, event_at desc, event_id desc
+    order by product_id asc, event_date asc, event_at desc, event_id desc
 ),
 
 product_first_events as (
@@ -29,7 +29,7 @@ product_first_events as (
 product_days as (
     select product_first_events.product_id, days.activity_date
     from product_first_events
-    inner join days on days.activity_date >= product_first_events.first_event_date
+    inner join days on product_first_events.first_event_date <= days.activity_date
 ),
 
 product_days_with_event as (
@@ -60,18 +60,22 @@ product_stages as (
         product_days.activity_date,
         case product_days.event_type
             when 'announced' then 'launch_preparation'
-            when 'listed' then
-                case
-                    when product_days.activity_date - product_days.event_date < {{ var('cold_start_days') }}
-                        then 'cold_start'
-                    else 'daily_operations'
-                end
-            when 'iteration_released' then
-                case
-                    when product_days.activity_date - product_days.event_date < {{ var('iteration_days') }}
-                        then 'iteration'
-                    else 'daily_operations'
-                end
+            when 'listed'
+                then
+                    case
+                        when product_days.activity_date - product_days.event_date
+                            < {{ var('cold_start_days') }}
+                            then 'cold_start'
+                        else 'daily_operations'
+                    end
+            when 'iteration_released'
+                then
+                    case
+                        when product_days.activity_date - product_days.event_date
+                            < {{ var('iteration_days') }}
+                            then 'iteration'
+                        else 'daily_operations'
+                    end
             when 'delisting_announced' then 'delisting'
             when 'delisted' then 'delisted'
         end as lifecycle_stage,

@@ -75,13 +75,13 @@ linked_account_trades as (
         on least(trades.maker_user_id, trades.taker_user_id) = links.user_a
         and greatest(trades.maker_user_id, trades.taker_user_id) = links.user_b
     where not trades.is_self_trade
-        {%- if relinked %}
+    {%- if relinked %}
         and (
             trades.executed_date >= {{ from_day }}
             or links.user_a in {{ text_list(relinked) }}
             or links.user_b in {{ text_list(relinked) }}
         )
-        {%- endif %}
+    {%- endif %}
     group by 2, 3, links.shares_device, links.shares_ip
 ),
 
@@ -101,10 +101,13 @@ trades_before_kyc as (
         -- high: not approved by the end of that day; medium: approved later that same day
         -- (decided by that day alone, so an approval arriving later changes no older day)
         case
-            when bool_or(
-                first_kyc_approvals.user_id is null
-                or {{ utc_date('first_kyc_approvals.first_kyc_approved_at') }} > user_trades.executed_date
-            ) then 'high'
+            when
+                bool_or(
+                    first_kyc_approvals.user_id is null
+                    or {{ utc_date('first_kyc_approvals.first_kyc_approved_at') }}
+                    > user_trades.executed_date
+                )
+                then 'high'
             else 'medium'
         end as severity,
         count(*) || ' trade(s) before the first approved KYC event' as details

@@ -20,7 +20,7 @@ with as_of as (
 users as (
     select user_id, registered_date
     from {{ ref('stg_crm__users') }}
-    where registered_date <= (select as_of_date from as_of)
+    where registered_date <= (select as_of.as_of_date from as_of)
 ),
 
 -- from the first day whose leaving a window can change a tier in the window
@@ -40,32 +40,64 @@ rich_days as (
 candidate_days as (
     select user_id, registered_date as activity_date from users
     union all
-    select user_id, registered_date + {{ var('new_user_days') }} from users
+    select user_id, registered_date + {{ var('new_user_days') }} as activity_date from users
     union all
     select user_id, activity_date from activity
     union all
-    select user_id, activity_date + {{ active_days }} from activity where is_active
+    select user_id, activity_date + {{ active_days }} as activity_date from activity
+    where is_active
     union all
-    select user_id, activity_date + {{ volume_days }} from activity where volume_usd <> 0
+    select user_id, activity_date + {{ volume_days }} as activity_date from activity
+    where volume_usd <> 0
     union all
     select user_id, activity_date from rich_days
     union all
-    select user_id, activity_date + 1 from rich_days
+    select user_id, activity_date + 1 as activity_date from rich_days
 ),
 
 points as (
-    select user_id, activity_date, volume_usd, case when is_active then 1 else 0 end as active,
-        0 as rich, 0 as candidate, cast(null as date) as registered_date
+    select
+        user_id,
+        activity_date,
+        volume_usd,
+        case when is_active then 1 else 0 end as active,
+        0 as rich,
+        0 as candidate,
+        null::date as registered_date
     from activity
     union all
-    select user_id, activity_date, 0, 0, 1, 0, cast(null as date) from rich_days
+    select
+        user_id,
+        activity_date,
+        0 as volume_usd,
+        0 as active,
+        1 as rich,
+        0 as candidate,
+        null::date as registered_date
+    from rich_days
     union all
-    select user_id, activity_date, 0, 0, 0, 1, cast(null as date) from candidate_days
+    select
+        user_id,
+        activity_date,
+        0 as volume_usd,
+        0 as active,
+        0 as rich,
+        1 as candidate,
+        null::date as registered_date
+    from candidate_days
     where activity_date >= {{ from_day }}
     union all
     -- the registration travels with the user's rows: no join after the windows, whose
     -- filtered rows PostgreSQL estimates at one and would join by nested loops
-    select user_id, registered_date, 0, 0, 0, 0, registered_date from users
+    select
+        user_id,
+        registered_date as activity_date,
+        0 as volume_usd,
+        0 as active,
+        0 as rich,
+        0 as candidate,
+        registered_date
+    from users
 ),
 
 user_points as (
@@ -115,7 +147,7 @@ evaluated as (
         and registered_date is not null
         and activity_date >= {{ from_day }}
         and activity_date >= registered_date
-        and activity_date <= (select as_of_date from as_of)
+        and activity_date <= (select as_of.as_of_date from as_of)
 ),
 
 -- the tier before the window: the last change stored before it, sequenced with the window's
@@ -127,8 +159,7 @@ stored_tiers as (
     where valid_from < {{ from_day }}
     order by user_id, valid_from desc
     {%- else -%}
-    select cast(null as text) as user_id, cast(null as date) as activity_date,
-        cast(null as text) as tier
+    select null::text as user_id, null::date as activity_date, null::text as tier
     where false
     {%- endif %}
 ),
@@ -136,7 +167,7 @@ stored_tiers as (
 sequence as (
     select user_id, activity_date, tier, 0 as is_stored from evaluated
     union all
-    select user_id, activity_date, tier, 1 from stored_tiers
+    select user_id, activity_date, tier, 1 as is_stored from stored_tiers
 ),
 
 sequenced as (

@@ -1,5 +1,7 @@
 {{ window_config('activity_date') }}
 {%- set from_day = window_start() %}
+{%- set mau = var('mau_window_days') %}
+{%- set wau = var('wau_window_days') %}
 
 with days as (
     select activity_date
@@ -20,8 +22,6 @@ trades as (
     group by 1
 ),
 
-{%- set mau = var('mau_window_days') %}
-{%- set wau = var('wau_window_days') %}
 activity as (
     select user_id, activity_date, is_trader
     from {{ ref('int_user_activity_daily') }}
@@ -44,31 +44,34 @@ active_spans as (
 span_edges as (
     select span_start as edge_date, 1 as wau_delta, 1 as mau_delta from active_spans
     union all
-    select wau_end + 1, -1, 0 from active_spans
+    select wau_end + 1 as edge_date, -1 as wau_delta, 0 as mau_delta from active_spans
     union all
-    select mau_end + 1, 0, -1 from active_spans
+    select mau_end + 1 as edge_date, 0 as wau_delta, -1 as mau_delta from active_spans
 ),
 
 edge_days as (
     select day_series.day::date as activity_date
-    from generate_series(
-        ((select min(activity_date) from days) - {{ mau - 1 }})::timestamp,
-        (select max(activity_date) from days)::timestamp,
-        interval '1 day'
-    ) as day_series (day)
+    from
+        generate_series(
+            ((select min(activity_date) from days) - {{ mau - 1 }})::timestamp,
+            (select max(activity_date) from days)::timestamp,
+            interval '1 day'
+        ) as day_series (day)
+),
+
+daily_edges as (
+    select edge_date, sum(wau_delta) as wau_delta, sum(mau_delta) as mau_delta
+    from span_edges
+    group by 1
 ),
 
 rolling_users as (
     select
         edge_days.activity_date,
-        sum(coalesce(edges.wau_delta, 0)) over running_days as wau,
-        sum(coalesce(edges.mau_delta, 0)) over running_days as mau
+        sum(coalesce(daily_edges.wau_delta, 0)) over running_days as wau,
+        sum(coalesce(daily_edges.mau_delta, 0)) over running_days as mau
     from edge_days
-    left join (
-        select edge_date, sum(wau_delta) as wau_delta, sum(mau_delta) as mau_delta
-        from span_edges
-        group by 1
-    ) as edges on edges.edge_date = edge_days.activity_date
+    left join daily_edges on edge_days.activity_date = daily_edges.edge_date
     window running_days as (order by edge_days.activity_date)
 ),
 
@@ -128,7 +131,8 @@ exchange_days as (
         daily_users.active_users::bigint as active_users,
         daily_users.wau::bigint as wau,
         daily_users.mau::bigint as mau,
-        trim_scale(daily_users.active_users::numeric / nullif(daily_users.mau, 0))::numeric as stickiness,
+        trim_scale(daily_users.active_users::numeric / nullif(daily_users.mau, 0))::numeric
+            as stickiness,
         coalesce(registrations.registrations, 0)::bigint as registrations,
         coalesce(new_traders.new_traders, 0)::bigint as new_traders,
         coalesce(transfers.deposits_usd, 0)::numeric as deposits_usd,

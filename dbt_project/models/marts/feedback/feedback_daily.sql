@@ -19,7 +19,8 @@ ticket_counts as (
         channel,
         count(*) as tickets,
         count(*) filter (where resolved_at is not null) as resolved_tickets,
-        count(*) filter (where resolved_at - created_at <= interval '24 hours') as resolved_within_24h,
+        count(*) filter (where resolved_at - created_at <= interval '24 hours')
+            as resolved_within_24h,
         {{ median_minutes('created_at', 'first_response_at', 'first_response_at is not null') }}
             as median_first_response_minutes,
         avg(csat::numeric) as avg_csat,
@@ -36,7 +37,8 @@ feedback as (
         coalesce(ticket_counts.tickets, 0)::bigint as tickets,
         coalesce(ticket_counts.resolved_tickets, 0)::bigint as resolved_tickets,
         coalesce(ticket_counts.resolved_within_24h, 0)::bigint as resolved_within_24h,
-        trim_scale(ticket_counts.median_first_response_minutes)::numeric as median_first_response_minutes,
+        trim_scale(ticket_counts.median_first_response_minutes)::numeric
+            as median_first_response_minutes,
         trim_scale(ticket_counts.avg_csat)::numeric as avg_csat,
         coalesce(ticket_counts.csat_responses, 0)::bigint as csat_responses
     from days

@@ -17,9 +17,10 @@ responses as (
 ),
 
 responses_with_all as (
-    select week_start, product_line, score from responses where product_line is not null
+    select week_start, product_line, score from responses
+    where product_line is not null
     union all
-    select week_start, 'all', score from responses
+    select week_start, 'all' as product_line, score from responses
 ),
 
 nps as (
@@ -30,8 +31,10 @@ nps as (
         count(*) filter (where score >= 9)::bigint as promoters,
         count(*) filter (where score between 7 and 8)::bigint as passives,
         count(*) filter (where score <= 6)::bigint as detractors,
-        trim_scale(100 * (count(*) filter (where score >= 9) - count(*) filter (where score <= 6))::numeric
-            / count(*))::numeric as nps
+        trim_scale(
+            100 * (count(*) filter (where score >= 9) - count(*) filter (where score <= 6))::numeric
+            / count(*)
+        )::numeric as nps
     from responses_with_all
     group by 1, 2
 )

@@ -16,7 +16,8 @@ funnel_steps as (
         registered_date,
         acquisition_channel,
         registered_at,
-        first_kyc_approved_at - registered_at between interval '0' and {{ window }} as kyc_in_window,
+        first_kyc_approved_at - registered_at between interval '0' and {{ window }}
+            as kyc_in_window,
         first_deposit_at - registered_at between interval '0' and {{ window }} as deposit_in_window,
         first_trade_at - registered_at between interval '0' and {{ window }} as trade_in_window,
         first_trade_at
@@ -45,11 +46,19 @@ funnel as (
         coalesce(funnel_counts.kyc_approved_users, 0)::bigint as kyc_approved_users,
         coalesce(funnel_counts.deposited_users, 0)::bigint as deposited_users,
         coalesce(funnel_counts.traded_users, 0)::bigint as traded_users,
-        trim_scale(funnel_counts.kyc_approved_users::numeric / nullif(funnel_counts.registered_users, 0))::numeric as kyc_rate,
-        trim_scale(funnel_counts.deposited_users::numeric / nullif(funnel_counts.registered_users, 0))::numeric as deposit_rate,
-        trim_scale(funnel_counts.traded_users::numeric / nullif(funnel_counts.registered_users, 0))::numeric as trade_rate,
-        trim_scale(funnel_counts.median_hours_to_first_trade)::numeric as median_hours_to_first_trade,
-        (days.activity_date <= days.as_of_date - {{ var('funnel_complete_days') }})::boolean as is_complete
+        trim_scale(
+            funnel_counts.kyc_approved_users::numeric / nullif(funnel_counts.registered_users, 0)
+        )::numeric as kyc_rate,
+        trim_scale(
+            funnel_counts.deposited_users::numeric / nullif(funnel_counts.registered_users, 0)
+        )::numeric as deposit_rate,
+        trim_scale(
+            funnel_counts.traded_users::numeric / nullif(funnel_counts.registered_users, 0)
+        )::numeric as trade_rate,
+        trim_scale(funnel_counts.median_hours_to_first_trade)::numeric
+            as median_hours_to_first_trade,
+        (days.activity_date <= days.as_of_date - {{ var('funnel_complete_days') }})::boolean
+            as is_complete
     from days
     cross join channels
     left join funnel_counts

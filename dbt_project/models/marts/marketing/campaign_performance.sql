@@ -16,7 +16,7 @@ trading as (
 rewards as (
     select rewards.campaign_id, sum(rewards.amount_usd) as cost_usd
     from {{ ref('stg_crm__rewards') }} as rewards
-    where rewards.paid_date <= (select as_of_date from as_of)
+    where rewards.paid_date <= (select as_of.as_of_date from as_of)
     group by 1
 ),
 
@@ -42,17 +42,21 @@ campaign_totals as (
 campaign_effects as (
     select
         *,
-        case when participants > 0 and controls > 0 then
-            participants * (
-                (participant_volume_during_usd - participant_volume_pre_usd) / participants
-                - (control_volume_during_usd - control_volume_pre_usd) / controls
-            )
+        case
+            when participants > 0 and controls > 0
+                then
+                    participants * (
+                        (participant_volume_during_usd - participant_volume_pre_usd) / participants
+                        - (control_volume_during_usd - control_volume_pre_usd) / controls
+                    )
         end as incremental_volume_usd,
-        case when participants > 0 and controls > 0 then
-            participants * (
-                (participant_fees_during_usd - participant_fees_pre_usd) / participants
-                - (control_fees_during_usd - control_fees_pre_usd) / controls
-            )
+        case
+            when participants > 0 and controls > 0
+                then
+                    participants * (
+                        (participant_fees_during_usd - participant_fees_pre_usd) / participants
+                        - (control_fees_during_usd - control_fees_pre_usd) / controls
+                    )
         end as incremental_fees_usd
     from campaign_totals
 ),

@@ -13,7 +13,8 @@ as_of as (
 ),
 
 channels as (
-    select acquisition_channel from {{ values_relation(var('acquisition_channels'), 'acquisition_channel') }}
+    select acquisition_channel
+    from {{ values_relation(var('acquisition_channels'), 'acquisition_channel') }}
 ),
 
 spend as (
@@ -22,7 +23,7 @@ spend as (
         acquisition_channel,
         sum(spend_usd) as spend_usd
     from {{ ref('stg_crm__marketing_spend') }}
-    where spend_date <= (select as_of_date from as_of)
+    where spend_date <= (select as_of.as_of_date from as_of)
     group by 1, 2
 ),
 
@@ -32,7 +33,7 @@ registrations as (
         acquisition_channel,
         count(*) as registered_users
     from {{ ref('stg_crm__users') }}
-    where registered_date <= (select as_of_date from as_of)
+    where registered_date <= (select as_of.as_of_date from as_of)
     group by 1, 2
 ),
 
@@ -53,7 +54,8 @@ channel_months as (
         coalesce(spend.spend_usd, 0)::numeric as spend_usd,
         coalesce(registrations.registered_users, 0)::bigint as registered_users,
         coalesce(new_traders.new_traders, 0)::bigint as new_traders,
-        trim_scale(coalesce(spend.spend_usd, 0) / nullif(new_traders.new_traders, 0))::numeric as cac_usd
+        trim_scale(coalesce(spend.spend_usd, 0) / nullif(new_traders.new_traders, 0))::numeric
+            as cac_usd
     from months
     cross join channels
     left join spend using (month, acquisition_channel)

@@ -11,7 +11,7 @@ users as (
         date_trunc('month', registered_date)::date as cohort_month,
         acquisition_channel
     from {{ ref('stg_crm__users') }}
-    where registered_date <= (select as_of_date from as_of)
+    where registered_date <= (select as_of.as_of_date from as_of)
 ),
 
 cohorts as (
@@ -26,13 +26,17 @@ cohort_months as (
         cohorts.acquisition_channel,
         cohorts.cohort_users,
         month_offsets.months_since_registration,
-        (cohorts.cohort_month + make_interval(months => month_offsets.months_since_registration))::date as month
+        (
+            cohorts.cohort_month + make_interval(months => month_offsets.months_since_registration)
+        )::date as month
     from cohorts
     cross join as_of
     cross join lateral generate_series(
         0,
-        ((extract(year from as_of.as_of_date) - extract(year from cohorts.cohort_month)) * 12
-            + extract(month from as_of.as_of_date) - extract(month from cohorts.cohort_month))::integer
+        (
+            (extract(year from as_of.as_of_date) - extract(year from cohorts.cohort_month)) * 12
+            + extract(month from as_of.as_of_date) - extract(month from cohorts.cohort_month)
+        )::integer
     ) as month_offsets (months_since_registration)
 ),
 
@@ -55,8 +59,11 @@ ltv as (
         cohort_months.months_since_registration::integer as months_since_registration,
         cohort_months.cohort_users::bigint as cohort_users,
         coalesce(sum(monthly_fees.fees_usd) over cohort_to_date, 0)::numeric as cumulative_fees_usd,
-        trim_scale(coalesce(sum(monthly_fees.fees_usd) over cohort_to_date, 0) / cohort_months.cohort_users)::numeric as ltv_usd,
-        ((cohort_months.month + interval '1 month')::date - 1 <= as_of.as_of_date)::boolean as is_complete
+        trim_scale(
+            coalesce(sum(monthly_fees.fees_usd) over cohort_to_date, 0) / cohort_months.cohort_users
+        )::numeric as ltv_usd,
+        ((cohort_months.month + interval '1 month')::date - 1 <= as_of.as_of_date)::boolean
+            as is_complete
     from cohort_months
     cross join as_of
     left join monthly_fees

@@ -8,7 +8,7 @@ dormant_users as (
     from {{ ref('int_user_tier_spells') }} as spells
     inner join as_of on as_of.as_of_date between spells.valid_from and spells.valid_to
     left join {{ ref('stg_exchange__account_balances') }} as balances
-        on spells.user_id = balances.user_id and balances.snapshot_date = as_of.as_of_date
+        on spells.user_id = balances.user_id and as_of.as_of_date = balances.snapshot_date
     where spells.tier = 'dormant'
 ),
 
@@ -19,7 +19,7 @@ lifetime_activity as (
         sum(volume_usd) as lifetime_volume_usd,
         sum(fees_usd) as lifetime_fees_usd
     from {{ ref('int_user_activity_monthly') }}
-    where user_id in (select user_id from dormant_users)
+    where user_id in (select dormant_users.user_id from dormant_users)
     group by 1
 ),
 

@@ -21,11 +21,12 @@ restricted_country_rewards as (
         rewards.reward_id as subject_id,
         rewards.amount_usd as metric_value,
         'high' as severity,
-        rewards.reward_type || ' of campaign ' || rewards.campaign_id || ' paid to a user in excluded country '
-        || users.country as details
+        rewards.reward_type || ' of campaign ' || rewards.campaign_id
+        || ' paid to a user in excluded country ' || users.country as details
     from {{ ref('stg_crm__rewards') }} as rewards
     inner join {{ ref('stg_crm__users') }} as users on rewards.user_id = users.user_id
-    inner join {{ ref('stg_crm__campaigns') }} as campaigns on rewards.campaign_id = campaigns.campaign_id
+    inner join {{ ref('stg_crm__campaigns') }} as campaigns
+        on rewards.campaign_id = campaigns.campaign_id
     where users.country = any(campaigns.excluded_countries)
 ),
 
@@ -40,7 +41,8 @@ product_volume_windows as (
     from {{ ref('product_daily_kpis') }}
     window previous_days as (
         partition by product_id order by activity_date
-        range between interval '{{ var("spike_window_days") }} days' preceding and interval '1 day' preceding
+        range between interval '{{ var("spike_window_days") }} days' preceding
+        and interval '1 day' preceding
     )
 ),
 
@@ -51,12 +53,13 @@ volume_spikes as (
         product_id as subject_id,
         volume_usd as metric_value,
         case
-            when volume_usd > previous_mean + 2 * {{ var('spike_stddevs') }} * previous_stddev then 'high'
+            when volume_usd > previous_mean + 2 * {{ var('spike_stddevs') }} * previous_stddev
+                then 'high'
             else 'medium'
         end as severity,
         'volume ' || round(volume_usd, 2) || ' USD vs mean ' || round(previous_mean, 2)
-        || ' and stddev ' || round(previous_stddev, 2) || ' over the previous ' || previous_days || ' days'
-        as details
+        || ' and stddev ' || round(previous_stddev, 2)
+        || ' over the previous ' || previous_days || ' days' as details
     from product_volume_windows
     where previous_days >= {{ var('spike_min_days') }}
         and volume_usd > previous_mean + {{ var('spike_stddevs') }} * previous_stddev
@@ -89,7 +92,7 @@ partner_dates as (
     inner join referees on link_ends.user_id = referees.user_id
     inner join referees as others
         on link_ends.partner_id = others.user_id
-        and others.referrer_user_id = referees.referrer_user_id
+        and referees.referrer_user_id = others.referrer_user_id
 ),
 
 referee_link_dates as (
@@ -117,8 +120,12 @@ referral_rings as (
         linked_date as alert_date,
         referrer_user_id as subject_id,
         linked_referees::numeric as metric_value,
-        case when linked_referees >= 2 * {{ var('referral_ring_size') }} then 'high' else 'medium' end as severity,
-        linked_referees || ' referees sharing a device or IP with the referrer or each other' as details
+        case
+            when linked_referees >= 2 * {{ var('referral_ring_size') }} then 'high'
+            else 'medium'
+        end as severity,
+        linked_referees || ' referees sharing a device or IP with the referrer or each other'
+            as details
     from ring_counts
     where linked_referees >= {{ var('referral_ring_size') }}
     order by referrer_user_id, linked_date

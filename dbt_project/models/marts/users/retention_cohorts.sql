@@ -16,7 +16,7 @@ cohort_users as (
 cohort_users_with_all as (
     select user_id, cohort_week, acquisition_channel from cohort_users
     union all
-    select user_id, cohort_week, 'all' from cohort_users
+    select user_id, cohort_week, 'all' as acquisition_channel from cohort_users
 ),
 
 trading_weeks as (
@@ -50,7 +50,7 @@ retained as (
     from cohort_users_with_all as cohort
     inner join trading_weeks
         on cohort.user_id = trading_weeks.user_id
-        and trading_weeks.trade_week >= cohort.cohort_week
+        and cohort.cohort_week <= trading_weeks.trade_week
     group by 1, 2, 3
 ),
 
@@ -61,7 +61,9 @@ retention as (
         cohort_weeks.week_number::integer as week_number,
         cohort_weeks.cohort_users::bigint as cohort_users,
         coalesce(retained.retained_users, 0)::bigint as retained_users,
-        trim_scale(coalesce(retained.retained_users, 0)::numeric / cohort_weeks.cohort_users)::numeric as retention_rate
+        trim_scale(
+            coalesce(retained.retained_users, 0)::numeric / cohort_weeks.cohort_users
+        )::numeric as retention_rate
     from cohort_weeks
     left join retained
         on cohort_weeks.cohort_week = retained.cohort_week

@@ -13,13 +13,15 @@ bounds as (
 
 tiers as (
     select tier
-    from (values ('high_net_worth', 1), ('new', 2), ('active', 3), ('dormant', 4)) as tiers (tier, precedence)
+    from (
+        values ('high_net_worth', 1), ('new', 2), ('active', 3), ('dormant', 4)
+    ) as tiers (tier, precedence)
 ),
 
 spells as (
     select user_id, tier, valid_from, valid_to
     from {{ ref('int_user_tier_spells') }}
-    where valid_to >= (select first_day from bounds)
+    where valid_to >= (select bounds.first_day from bounds)
 ),
 
 -- members per tier and day, from the spells: +1 on a spell's first day (or the first day
@@ -29,7 +31,7 @@ member_edges as (
     from spells
     cross join bounds
     union all
-    select valid_to + 1, tier, -1 from spells
+    select valid_to + 1 as activity_date, tier, -1 as delta from spells
 ),
 
 edge_totals as (

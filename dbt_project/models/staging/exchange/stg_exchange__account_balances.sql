@@ -34,7 +34,7 @@ candidates as (
 account_balances as (
     select distinct on (user_id, snapshot_date) *
     from candidates
-    order by user_id, snapshot_date, _dt desc, _file desc, _line desc
+    order by user_id asc, snapshot_date asc, _dt desc, _file desc, _line desc
 )
 
 select

@@ -43,7 +43,7 @@ candidates as (
 trades as (
     select distinct on (trade_id) *
     from candidates
-    order by trade_id, _dt desc, _file desc, _line desc
+    order by trade_id asc, _dt desc, _file desc, _line desc
 )
 
 select
