@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import yaml
 
-from exops import bi, roles, transform
+from exops import bi, bootstrap, transform
 from exops.ingest import ingest
 from exops.settings import PROJECT_ROOT
 from exops.simulate import simulate
@@ -58,7 +58,7 @@ def superset(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory):
     mp.delenv("EXOPS_BI_READER_URL", raising=False)
     mp.delenv("SUPERSET_SECRET_KEY", raising=False)
     try:
-        roles.init_warehouse(warehouse_url, bi_reader_password=True)
+        bootstrap.init_warehouse(warehouse_url, bi_reader_password=True)
         with pytest.raises(bi.BIError, match=r"no marts yet: build them with `make run`"):
             bi.start()
         landing = tmp_path_factory.mktemp("landing")
