@@ -122,6 +122,7 @@ def send_once(conn: psycopg.Connection, key: str, kind: str, subject: str, body:
     recipients = settings.recipients(["data_eng"])
     msg_id = message_id("notification", key)
     message = _message(subject, body, msg_id, recipients, settings.sender)
+    _ensure_notifications(conn)
     with conn.transaction():
         claimed = conn.execute(
             "insert into publish.notifications (notification_key, kind, subject, details,"
