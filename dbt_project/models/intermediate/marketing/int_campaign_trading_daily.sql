@@ -47,26 +47,40 @@ members as (
     where campaign_id in (select missing_days.campaign_id from missing_days)
 ),
 
+-- the rollup's rows of the members on the missing days, each (user, day) read once whatever
+-- the number of campaigns that need that day (then joined to each campaign's members)
 user_days as (
     select user_id, activity_date, product_line, volume_usd, fees_usd
     from {{ ref('int_user_product_daily') }}
     where activity_date in (select missing_days.activity_date from missing_days)
+        and user_id in (select members.user_id from members)
+),
+
+member_days as (
+    select
+        members.campaign_id,
+        members.member_role,
+        user_days.activity_date,
+        user_days.product_line,
+        user_days.volume_usd,
+        user_days.fees_usd
+    from user_days
+    inner join members on user_days.user_id = members.user_id
 ),
 
 member_trading as (
     select
         missing_days.campaign_id,
         missing_days.activity_date,
-        members.member_role,
-        sum(user_days.volume_usd) as volume_usd,
-        sum(user_days.fees_usd) as fees_usd
-    from missing_days
+        member_days.member_role,
+        sum(member_days.volume_usd) as volume_usd,
+        sum(member_days.fees_usd) as fees_usd
+    from member_days
+    inner join missing_days
+        on member_days.campaign_id = missing_days.campaign_id
+        and member_days.activity_date = missing_days.activity_date
     inner join campaigns on missing_days.campaign_id = campaigns.campaign_id
-    inner join members on missing_days.campaign_id = members.campaign_id
-    inner join user_days
-        on members.user_id = user_days.user_id
-        and missing_days.activity_date = user_days.activity_date
-        and (campaigns.product_line is null or campaigns.product_line = user_days.product_line)
+    where campaigns.product_line is null or campaigns.product_line = member_days.product_line
     group by 1, 2, 3
 ),
 
