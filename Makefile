@@ -78,8 +78,8 @@ test-unit: install ## fast tests only (no services)
 test-integration: install bi-install browser ## integration tests only
 	$(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
 
-test-pg15: install ## integration tests (but the Airflow cluster one) on PostgreSQL 15 at PG15_URL
-	EXOPS_WAREHOUSE_URL=$(PG15_URL) $(VENV)/bin/pytest -m "integration and not distributed" $(PYTEST_ARGS)
+test-pg15: install ## integration tests on PostgreSQL 15 at PG15_URL (but those marked server_agnostic)
+	EXOPS_WAREHOUSE_URL=$(PG15_URL) $(VENV)/bin/pytest -m "integration and not distributed and not server_agnostic" $(PYTEST_ARGS)
 
 distributed-test: install ## scheduler, dag-processor, api-server, 2 Celery workers: a whole day
 	$(VENV)/bin/pytest -m distributed tests/integration/test_distributed.py $(PYTEST_ARGS)

@@ -24,6 +24,9 @@ from exops.notify import check_publish_deadline, tell_stage_failure
 from exops.publish.store import ensure_publish_tables
 from exops.simulate import simulate
 
+# Airflow failure callbacks and mail: nothing here differs by PostgreSQL version
+pytestmark = pytest.mark.server_agnostic
+
 START = date(2026, 6, 1)
 DAYS = 4
 LAST = START + timedelta(days=DAYS - 1)
