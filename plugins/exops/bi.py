@@ -34,7 +34,6 @@ from pathlib import Path
 import psycopg
 
 from exops import warehouse
-from exops.roles import BI_READER_ROLE, role_url
 from exops.settings import PROJECT_ROOT, SettingError, secret, setting, var_dir
 
 HOST = "127.0.0.1"
@@ -86,17 +85,17 @@ def _secret(name: str) -> str:
 
 
 def bi_reader_url() -> str:
-    """bi_reader's postgresql:// URL, with its password when one is configured."""
-    configured = _secret("EXOPS_BI_READER_URL")
-    if configured:
-        return configured
-    admin_url = warehouse.warehouse_url()
-    if not _secret(warehouse.ENV_URL):
-        # the embedded warehouse: its roles exist once init ran there; the socket is trusted
-        from exops.bootstrap import ensure_embedded
+    """bi_reader's postgresql:// URL (:func:`exops.warehouse.bi_reader_url`), the embedded
+    warehouse initialised first when no warehouse is configured."""
+    try:
+        if not _secret("EXOPS_BI_READER_URL") and not _secret(warehouse.ENV_URL):
+            # the embedded warehouse: its roles exist once init ran there; the socket is trusted
+            from exops.bootstrap import ensure_embedded
 
-        ensure_embedded()
-    return role_url(admin_url, BI_READER_ROLE, _secret("EXOPS_BI_READER_PASSWORD") or None)
+            ensure_embedded()
+        return warehouse.bi_reader_url()
+    except (SettingError, warehouse.WarehouseError) as exc:
+        raise BIError(str(exc)) from None
 
 
 def check_marts(url: str) -> date:
