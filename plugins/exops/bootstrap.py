@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from exops import notify, roles, warehouse
+from exops import notify, roles, warehouse, webhook
 from exops.ingest import audit
 from exops.publish import provisional
 from exops.publish import store as publish_store
@@ -45,6 +45,7 @@ STAGE_TABLES: tuple[Callable[[psycopg.Connection], None], ...] = (
     publish_store.ensure_publish_tables,
     provisional.ensure_held_table,
     notify.ensure_notifications_table,
+    webhook.ensure_webhook_table,
 )
 
 

@@ -46,7 +46,9 @@ _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/@:]*):([^\s/@]
 _KEY_VALUE_SECRET = re.compile(
     r"(?i)\b(password|passwd|pwd|secret|token|api_key)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
 )
-_SECRET_ENV = re.compile(r"(?i)(password|passwd|secret|token|fernet|private_key|api_key)")
+_SECRET_ENV = re.compile(
+    r"(?i)(password|passwd|secret|token|fernet|private_key|api_key|webhook_url)"
+)
 MASK = "***"
 
 NOTIFICATIONS_DDL = (

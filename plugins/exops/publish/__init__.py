@@ -39,6 +39,7 @@ class PublishResult:
     alerts_released: int = 0  # held earlier, stored now that their inputs are complete
     provisional_sources: list[str] = field(default_factory=list)
     source_health_told: bool = False
+    webhook_posts: int = 0
     report_path: Path | None = None
     report_emailed: bool = False
     report_already_sent: bool = False
@@ -109,7 +110,7 @@ def publish(
     """
     from exops import notify, outbox, warehouse
     from exops.mail import SendError, mail_settings
-    from exops.publish import alerts, provisional, report, store
+    from exops.publish import alerts, channels, provisional, report, store
     from exops.publish.rules import load_rules
     from exops.quality.asof import resolve_as_of
 
@@ -175,6 +176,9 @@ def publish(
             result.source_health_told = provisional.tell_data_engineers(conn, as_of)
         except SendError as exc:
             result.errors.append(f"telling data engineers about source health: {exc}")
+        posted = channels.post_all(conn, as_of, flagged.text if flagged else None)
+        result.webhook_posts = posted.posts
+        result.errors.extend(posted.errors)
         if result.render_failures:
             try:
                 result.render_failures_told = notify.tell_render_failures(
