@@ -153,7 +153,9 @@ def hold(
     by_day: dict[date, dict[str, list[str]]] = {}
     kept, held = [], []
     for a in found:
-        provisional = by_day.setdefault(a.day, provisional_marts(conn, a.day))
+        if a.day not in by_day:
+            by_day[a.day] = provisional_marts(conn, a.day)
+        provisional = by_day[a.day]
         sources = provisional.get(mart_of.get(a.rule, ""))
         if not sources or _stored(conn, a):
             kept.append(a)

@@ -19,6 +19,11 @@ Results go to ``audit.source_health`` (this module's table: one row per day, sou
 and check), each with the marts that depend on the entity from dbt's lineage (the
 manifest's ``child_map``, source -> models -> marts). dbt-core records lineage per model,
 not per column, so the marts are found model by model.
+
+Why not only ``dbt source freshness`` (the sources' ``freshness:`` blocks stay, for a live
+deployment): dbt measures the age of ``loaded_at_field`` against the clock of the machine
+running it, so a replayed or simulated day would always look stale; nor does it know about
+partitions, volumes or rejected files.
 """
 
 from __future__ import annotations
