@@ -16,9 +16,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from test_publish_support import mail_environment, read_mail, text_of
+from test_webhook import Hook
 
-from exops import bootstrap, transform
+from exops import bootstrap, cli, transform
 from exops.contract import entities_of
 from exops.ingest import ingest
 from exops.publish import publish
@@ -98,17 +100,25 @@ def runs(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     with mail_environment(root / "var", recipients) as mail:
         mp = pytest.MonkeyPatch()
         mp.setenv("EXOPS_LANDING_DIR", str(landing))
+        hooks = {"ops": Hook(), "data_eng": Hook()}
+        for audience, hook in hooks.items():
+            mp.setenv(f"EXOPS_WEBHOOK_URL_{audience.upper()}", hook.url)
         try:
             first = _run_day(warehouse_url, landing, rules)
             first_mail = read_mail(mail)
+            first_posts = {a: [p["text"] for p in h.posts] for a, h in hooks.items()}
+            command = CliRunner().invoke(cli.main, ["health", "--as-of", str(LAST)])
             first_report = first.report_path.read_text(encoding="utf-8")
             lineage = source_health.load_lineage()
             _deliver_crm(landing, store)
             second = _run_day(warehouse_url, landing, rules)
             third = publish(warehouse_url, as_of=LAST, rules_path=rules)  # a retry
             all_mail = read_mail(mail)
+            all_posts = {a: [p["text"] for p in h.posts] for a, h in hooks.items()}
         finally:
             mp.undo()
+            for hook in hooks.values():
+                hook.close()
     return {
         "first": first,
         "second": second,
@@ -117,6 +127,9 @@ def runs(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
         "first_report": first_report,
         "all_mail": all_mail,
         "lineage": lineage,
+        "first_posts": first_posts,
+        "command": command,
+        "all_posts": all_posts,
         "url": warehouse_url,
     }
 
@@ -202,3 +215,31 @@ def test_the_as_of_and_the_week_before_it_are_judged(runs: dict) -> None:
         ).fetchall()
     n = 3 * len(source_health.ENTITIES)  # freshness, volume and schema of every entity
     assert days == [(LAST - timedelta(days=k), n) for k in range(7, -1, -1)]
+
+
+def test_webhooks_get_the_same_once_and_held_as_mail(runs: dict) -> None:
+    first, every = runs["first_posts"], runs["all_posts"]
+    titles = [t.split("\n", 1)[0] for t in first["ops"]]
+    assert titles == [
+        f"exops KPI alert, warning: tickets_on_the_day on {LAST}",
+        f"exops daily ops report {LAST}",
+    ]
+    assert f"PROVISIONAL: incomplete or unusual inputs for {LAST}." in first["ops"][1]
+    (told,) = every["data_eng"]  # one source-health post, as one email
+    assert told.startswith(f"exops source health {LAST}: ") and "crm/users freshness" in told
+    later = [t for t in every["ops"] if t not in first["ops"]]
+    assert len(later) == 1 and later[0].startswith(
+        f"exops KPI alert, warning: volume_on_the_day on {LAST}\nDelayed: held since"
+    )
+    assert len(every["ops"]) == len(set(every["ops"]))  # nothing posted twice
+
+
+def test_the_health_command_names_the_stale_source_and_exits_1(runs: dict) -> None:
+    command = runs["command"]
+    assert command.exit_code == 1, command.output
+    assert f"source health of {LAST} (judged at {LAST + timedelta(days=1)} 08:00 UTC)" in (
+        command.output
+    )
+    assert f"warn: crm/users freshness: dt={LAST} not complete" in command.output
+    assert "provisional: exchange_daily_kpis" in command.output
+    assert "provisional: feedback_daily" not in command.output
