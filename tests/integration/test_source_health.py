@@ -161,7 +161,8 @@ def test_the_report_names_crm_as_stale_with_the_affected_sections(runs: dict) ->
     assert "Provisional: incomplete or unusual inputs for " + str(LAST) in html
     assert "crm/users: freshness warn: dt=" + str(LAST) + " not complete" in html
     sections = html.split("Affected sections: ", 1)[1].split(".", 1)[0].split(", ")
-    assert "headline_kpis" in sections and "feedback" not in sections
+    assert "Headline KPIs" in sections and "User tiers" in sections
+    assert not [x for x in sections if x.startswith("Support tickets")]  # feedback: no CRM
     (report_mail,) = [m for m in runs["first_mail"] if "Daily ops report" in m["Subject"]]
     assert f"PROVISIONAL: incomplete or unusual inputs for {LAST}." in text_of(report_mail)
 

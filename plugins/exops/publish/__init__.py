@@ -109,7 +109,7 @@ def publish(
     :func:`exops.warehouse.stage_url`): it reads the marts and the gate's results.
     """
     from exops import notify, outbox, warehouse
-    from exops.mail import SendError, mail_settings
+    from exops.mail import MailConfigError, SendError, mail_settings
     from exops.publish import alerts, channels, provisional, report, store
     from exops.publish.rules import load_rules
     from exops.quality.asof import resolve_as_of
@@ -136,7 +136,7 @@ def publish(
         result.render_failures.extend(sent.render_failures)
 
         built = report.build(conn, as_of)
-        flagged = provisional.banner(conn, as_of)
+        flagged = provisional.banner(conn, as_of, {t.name: t.title for t in built.tables})
         if flagged is not None:
             built.banner = (flagged.html, flagged.text)
             result.provisional_sources = list(flagged.sources)
@@ -174,7 +174,7 @@ def publish(
                 result.errors.append(f"report {as_of}: {exc}")
         try:
             result.source_health_told = provisional.tell_data_engineers(conn, as_of)
-        except SendError as exc:
+        except (SendError, MailConfigError) as exc:
             result.errors.append(f"telling data engineers about source health: {exc}")
         posted = channels.post_all(conn, as_of, flagged.text if flagged else None)
         result.webhook_posts = posted.posts

@@ -244,13 +244,17 @@ def affected_sections(marts: set[str]) -> list[str]:
     return [name for name, reads in REPORT_SECTIONS.items() if marts & set(reads)]
 
 
-def banner(conn: psycopg.Connection, day: date) -> Banner | None:
-    """The report's banner for ``day`` when some mart is provisional, else None."""
+def banner(
+    conn: psycopg.Connection, day: date, titles: dict[str, str] | None = None
+) -> Banner | None:
+    """The report's banner for ``day`` when some mart is provisional, else None; sections are
+    shown by their ``titles`` (section name -> title) where given."""
     held = [p for p in problems(conn, day) if p.holds]
     if not held:
         return None
     marts = sorted({m for p in held for m in p.marts})
-    sections = affected_sections(set(marts))
+    titles = {"charts": "Charts", **(titles or {})}
+    sections = [titles.get(name, name) for name in affected_sections(set(marts))]
     context = {"day": day, "sources": held, "marts": marts, "sections": sections}
     return Banner(
         html=render("source_health_banner.html.j2", **context),
