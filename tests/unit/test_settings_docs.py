@@ -58,7 +58,11 @@ def _variables_in_the_repository() -> set[str]:
 def _known(name: str) -> bool:
     if name in settings.FIELDS_BY_VARIABLE or name in NOT_SETTINGS:
         return True
-    if name.startswith(settings.MAIL_TO_PREFIX) or name in ("EXOPS_MAIL_TO", "EXOPS_PG"):
+    if name.startswith((settings.MAIL_TO_PREFIX, settings.WEBHOOK_URL_PREFIX)) or name in (
+        "EXOPS_MAIL_TO",
+        "EXOPS_WEBHOOK_URL",
+        "EXOPS_PG",
+    ):
         return True
     base = name.removesuffix("_FILE")
     return name.endswith("_FILE") and base in settings.SECRETS

@@ -35,6 +35,11 @@ class PublishResult:
     alerts_new: int = 0
     alerts_emailed: int = 0
     alerts_unconfirmed: int = 0
+    alerts_held: int = 0  # marts provisional: inputs stale or anomalous that day
+    alerts_released: int = 0  # held earlier, stored now that their inputs are complete
+    provisional_sources: list[str] = field(default_factory=list)
+    source_health_told: bool = False
+    webhook_posts: int = 0
     report_path: Path | None = None
     report_emailed: bool = False
     report_already_sent: bool = False
@@ -53,7 +58,8 @@ class PublishResult:
         )
         text = (
             f"publish {self.as_of}: {self.alerts_found} alert(s), {self.alerts_new} new, "
-            f"{self.alerts_emailed} emailed, {self.alerts_unconfirmed} unconfirmed; "
+            f"{self.alerts_emailed} emailed, {self.alerts_unconfirmed} unconfirmed, "
+            f"{self.alerts_held} held, {self.alerts_released} released; "
             f"report {self.report_path} {report}"
         )
         from exops.mail import header_text  # one line each: values may hold CR/LF
@@ -103,8 +109,8 @@ def publish(
     :func:`exops.warehouse.stage_url`): it reads the marts and the gate's results.
     """
     from exops import notify, outbox, warehouse
-    from exops.mail import SendError, mail_settings
-    from exops.publish import alerts, report, store
+    from exops.mail import MailConfigError, SendError, mail_settings
+    from exops.publish import alerts, channels, provisional, report, store
     from exops.publish.rules import load_rules
     from exops.quality.asof import resolve_as_of
 
@@ -116,8 +122,12 @@ def publish(
         check_validation_passed(conn, as_of)
         result = PublishResult(as_of)
 
+        # alerts of marts whose inputs were stale that day wait for them (provisional)
+        result.alerts_released, _ = provisional.release_held(conn, rules, as_of)
         found = alerts.evaluate(conn, rules, as_of)
         result.alerts_found = len(found)
+        found, held = provisional.hold(conn, found, rules, as_of)
+        result.alerts_held = len(held)
         result.alerts_new = alerts.store(conn, found, as_of)
         sent = alerts.send_pending(conn, settings, rules)
         result.alerts_emailed = sent.emailed
@@ -126,6 +136,10 @@ def publish(
         result.render_failures.extend(sent.render_failures)
 
         built = report.build(conn, as_of)
+        flagged = provisional.banner(conn, as_of, {t.name: t.title for t in built.tables})
+        if flagged is not None:
+            built.banner = (flagged.html, flagged.text)
+            result.provisional_sources = list(flagged.sources)
         result.render_failures.extend(built.failures)
         result.report_path = report.write(built)
         recipients = settings.recipients(["ops"])
@@ -158,6 +172,13 @@ def publish(
                 result.report_emailed = True
             except SendError as exc:
                 result.errors.append(f"report {as_of}: {exc}")
+        try:
+            result.source_health_told = provisional.tell_data_engineers(conn, as_of)
+        except (SendError, MailConfigError) as exc:
+            result.errors.append(f"telling data engineers about source health: {exc}")
+        posted = channels.post_all(conn, as_of, flagged.text if flagged else None)
+        result.webhook_posts = posted.posts
+        result.errors.extend(posted.errors)
         if result.render_failures:
             try:
                 result.render_failures_told = notify.tell_render_failures(
