@@ -33,7 +33,9 @@ def sample_report(product: str = HOSTILE) -> Report:
         )
         for kpi in HEADLINE
     ]
-    cards.append(Card("NPS", "–", "n=22", [], None, flag="n=22 < 100 · not significant"))
+    cards.append(
+        Card("NPS", "–", "–", [], None, flag="not significant", note="22 answers (fewer than 100)")
+    )
     headline = Table(
         "headline_kpis",
         "Headline KPIs",
@@ -175,7 +177,7 @@ def test_the_report_page_flags_small_samples_and_colours_by_meaning() -> None:
     assert "#a40e26" in volume and "#116329" not in volume
     assert "could not be rendered" in html and "A broken section" in html
     text = report.text()
-    assert "NPS: n=22 < 100 · not significant" in text
+    assert "NPS (22 answers (fewer than 100)): not significant" in text
     assert "report 2026-09-30 section broken" in text
 
 

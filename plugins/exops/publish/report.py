@@ -440,6 +440,7 @@ def _nps_card(nps: Table, as_of: date) -> Card | None:
     latest = weeks[-1]
     partial = latest["week_start"] + timedelta(days=6) > as_of
     note = f"week of {latest['week_start']:%d %b}" + (" (so far)" if partial else "")
+    responses = latest["responses"] or 0
     changes = []
     if len(weeks) > 1 and significant(latest) and significant(weeks[-2]):
         points = float(latest["nps"]) - float(weeks[-2]["nps"])
@@ -447,7 +448,8 @@ def _nps_card(nps: Table, as_of: date) -> Card | None:
         changes.append(Change("vs week before", f"{abs(points):.0f} pts", fmt.arrow(points), tone))
     flag = None
     if not significant(latest):
-        flag = f"n={latest['responses'] or 0} < {MIN_NPS_RESPONSES} · not significant"
+        flag = "not significant"
+        note += f", {responses} answers (fewer than {MIN_NPS_RESPONSES})"
     value = "–" if flag else f"{float(latest['nps']):+.0f}"
     return Card(
         "NPS",
