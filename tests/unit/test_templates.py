@@ -99,8 +99,8 @@ def _dq() -> dict:
 
 
 CONTEXTS = {
-    "report.html.j2": lambda: sample_report()._context(),
-    "report.txt.j2": lambda: sample_report()._context(),
+    "report.html.j2": lambda: sample_report().context(),
+    "report.txt.j2": lambda: sample_report().context(),
     "kpi_alert.html.j2": _alert,
     "kpi_alert.txt.j2": _alert,
     "data_quality.html.j2": _dq,

@@ -49,7 +49,8 @@ def number(value: object, user_count: bool = False, digits: int = 2) -> str:
     return str(value)
 
 
-def _finite(value: object) -> float | None:
+def finite(value: object) -> float | None:
+    """The value as a float, or None for none, text, infinity and NaN."""
     if value is None or isinstance(value, str | bool):
         return None
     v = float(value)
@@ -58,7 +59,7 @@ def _finite(value: object) -> float | None:
 
 def percent(value: object, digits: int = 1) -> str:
     """A ratio as a percentage: 0.2 -> ``20.0%``."""
-    v = _finite(value)
+    v = finite(value)
     return "–" if v is None else f"{v * 100:.{digits}f}%"
 
 
@@ -69,7 +70,7 @@ def compact(value: object, unit: str = "count", user_count: bool = False) -> str
         return shown
     if unit == "ratio":
         return percent(value)
-    v = _finite(value)
+    v = finite(value)
     if v is None:
         return "–"
     sign, v = ("-" if v < 0 else ""), abs(v)

@@ -219,7 +219,7 @@ def trend(
     def usable(v: object) -> float | None:
         if v is None or fmt.is_suppressed(v, user_count):
             return None
-        return fmt._finite(v)
+        return fmt.finite(v)
 
     values = [usable(v) for _, v in points]
     known = [v for v in values if v is not None]
@@ -271,6 +271,7 @@ class Report:
     volume_chart: Trend | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)  # (section, error)
     views: list[TableView] = field(default_factory=list)
+    page: str | None = field(default=None, repr=False)  # the rendered page, see html()
 
     def fail(self, what: str, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -294,7 +295,8 @@ class Report:
     def csv_tables(self) -> list[Table]:
         return [t for t in self.tables if t.error is None]
 
-    def _context(self) -> dict:
+    def context(self) -> dict:
+        """What report.html.j2 and report.txt.j2 are given (formatted once, shown twice)."""
         if len(self.views) != len(self.tables):
             self.render_sections()
         headline_rows = self.tables[0].rows if self.tables and not self.tables[0].error else []
@@ -319,12 +321,15 @@ class Report:
         }
 
     def html(self) -> str:
-        """The page: the report file and the email's HTML part, the very same text."""
-        return render("report.html.j2", **self._context())
+        """The page, rendered once on first use: :func:`write` and :func:`email` both take this
+        one text, so the report file and the email's HTML part cannot differ."""
+        if self.page is None:
+            self.page = render("report.html.j2", **self.context())
+        return self.page
 
     def text(self) -> str:
         """The email's plain-text part."""
-        return render("report.txt.j2", **self._context())
+        return render("report.txt.j2", **self.context())
 
 
 def _rows(conn: psycopg.Connection, sql: str, params: dict) -> list[dict]:
