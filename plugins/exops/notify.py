@@ -39,6 +39,7 @@ from exops import warehouse
 from exops.mail import SendError, header_text, mail_settings, send
 from exops.outbox import message_id, send_claimed
 from exops.settings import load_settings, var_dir
+from exops.templating import render
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +184,12 @@ def _ensure_notifications(conn: psycopg.Connection) -> None:
         ensure_notifications_table(conn)
 
 
-def _send_once_anywhere(key: str, kind: str, subject: str, body: str, stage: str) -> bool:
+def _send_once_anywhere(
+    key: str, kind: str, subject: str, template: str, context: dict, stage: str
+) -> bool:
     """:func:`send_once` in the warehouse, connected as ``stage``'s role; a local claim file
-    when it is unreachable."""
+    when it is unreachable (the body, ``template`` rendered with ``context``, then says so)."""
+    body = render(template, **context, recorded_locally=False)
     claim = _claim_file(key)
     if claim.exists():  # told while the warehouse was unreachable
         return False
@@ -205,7 +209,7 @@ def _send_once_anywhere(key: str, kind: str, subject: str, body: str, stage: str
     os.close(fd)
     settings = mail_settings()
     recipients = settings.recipients(["data_eng"])
-    body += "\n(Recorded in var/notifications/: the warehouse could not be reached.)\n"
+    body = render(template, **context, recorded_locally=True)
     message = _message(subject, body, message_id("notification", key), recipients, settings.sender)
     try:
         send(message, settings)
@@ -231,25 +235,18 @@ def tell_stage_failure(
     Never raises: telling must not hide the failure being told (errors are logged)."""
     key = f"stage|{dag_id}|{run_key or run_id}|{stage}"
     subject = f"[exops failure] {stage} failed ({dag_id}, run {run_id})"
-    body = "\n".join(
-        [
-            f"The {stage} stage of exops failed; nothing after it ran for this run.",
-            "",
-            f"Stage: {stage}",
-            f"DAG: {dag_id}",
-            f"Run: {run_id}",
-            *([f"Task: {task_id}"] if task_id else []),
-            f"Log: {log_location}",
-            "",
-            "Error (first lines, secrets masked):",
-            error_excerpt(error),
-            "",
-            "Sent once per DAG run and stage by exops.",
-            "",
-        ]
-    )
+    context = {
+        "stage": stage,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "task_id": task_id,
+        "log_location": log_location,
+        "error": error_excerpt(error),
+    }
     try:
-        sent = _send_once_anywhere(key, "stage_failure", subject, body, stage)
+        sent = _send_once_anywhere(
+            key, "stage_failure", subject, "stage_failure.txt.j2", context, stage
+        )
     except Exception:  # noqa: BLE001 - a failure to tell is logged, never raised over the failure
         log.exception("could not tell data engineers that %s failed", stage)
         return False
@@ -268,17 +265,12 @@ def tell_render_failures(
     what = "\n".join(w for w, _ in failures)
     key = f"render|{as_of}|{hashlib.sha256(what.encode()).hexdigest()[:32]}"
     subject = f"[exops failure] publish {as_of}: {len(failures)} item(s) could not be rendered"
-    lines = [
-        f"Publishing {as_of} went on without these items, which could not be rendered;",
-        "everything else was sent (each at most once). Failed alerts stay unsent in",
-        "publish.kpi_alerts (render_error) and are tried again by the next publish run;",
-        "failed report sections are listed in publish.reports_sent.section_errors.",
-        "",
-    ]
-    for w, error in failures:
-        lines += [f"- {header_text(w)}", f"  {error_excerpt(error, lines=5, chars=600)}"]
-    lines += ["", "Sent once per as-of date and set of failed items by exops.", ""]
-    return send_once(conn, key, "render_failure", subject, "\n".join(lines))
+    body = render(
+        "render_failures.txt.j2",
+        as_of=as_of,
+        failures=[(header_text(w), error_excerpt(e, lines=5, chars=600)) for w, e in failures],
+    )
+    return send_once(conn, key, "render_failure", subject, body)
 
 
 def deadline_hours() -> float:
@@ -315,19 +307,12 @@ def check_publish_deadline(
     due = datetime.combine(loaded + timedelta(days=1), time(0), UTC) + timedelta(hours=hours)
     if now <= due:
         return None
-    body = "\n".join(
-        [
-            f"The latest day loaded, {loaded}, has no published report; it was due by",
-            f"{due:%Y-%m-%d %H:%M} UTC ({hours:g} hours after the end of the day,",
-            "EXOPS_PUBLISH_DEADLINE_HOURS).",
-            "",
-            f"Latest report published: {published or 'none yet'}.",
-            "Check the exops_transform and exops_publish runs (and any failure email), or",
-            f"`exops status` and `exops publish --as-of {loaded}`.",
-            "",
-            "Sent once per overdue day by exops.",
-            "",
-        ]
+    body = render(
+        "publish_deadline.txt.j2",
+        loaded=loaded,
+        due=f"{due:%Y-%m-%d %H:%M}",
+        hours=f"{hours:g}",
+        published=published,
     )
     send_once(
         conn,

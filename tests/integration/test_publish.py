@@ -3,6 +3,8 @@ right people once, with the marts' numbers, escaped, and without personal data."
 
 from __future__ import annotations
 
+import shutil
+
 import psycopg
 import pytest
 from test_publish_support import (
@@ -18,7 +20,9 @@ from test_publish_support import (
 
 from exops.publish import publish
 from exops.quality import validate
+from exops.settings import PROJECT_ROOT
 
+SCREENSHOT = PROJECT_ROOT / "var" / "screenshots" / "report_phone.png"
 ADDRESSES = {
     "exops@platform.test",
     "ops1@platform.test",
@@ -94,6 +98,8 @@ def test_report_email_has_the_marts_numbers_charts_and_csvs(published):
     # 400,000 today vs 1,000,000 + (day % 3) * 10,000 = 1,020,000 on the 29th and the 23rd
     assert "Volume (USD): 400,000 (DoD -60.8%, WoW -60.8%)" in plain
     assert "Traders: 40 (DoD -60.4%, WoW -60.4%)" in plain
+    # the sparkline of the plain text: 13 steady days, then 400k of 1,020,000 (zero-based)
+    assert "Volume (USD): 400,000 (DoD -60.8%, WoW -60.8%)  █████████████▄\n" in plain
     html_part = report.get_body(("html",))
     html = html_part.get_content()
     attachments = {p.get_filename(): p for p in report.iter_attachments()}
@@ -111,12 +117,17 @@ def test_report_email_has_the_marts_numbers_charts_and_csvs(published):
         "nps.csv",
         "risk_alerts.csv",
     }
-    images = [p for p in report.walk() if p.get_content_type() == "image/png"]
-    assert len(images) == 3
-    for image in images:
-        cid = image["Content-ID"].strip("<>")
-        assert f'src="cid:{cid}"' in html
+    images = {p.get_filename(): p for p in report.walk() if p.get_content_type() == "image/png"}
+    assert set(images) == {"volume.png", "users.png", "tiers.png"}
+    for name, image in images.items():
         assert image.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert name in html  # the page names the charts that come with it
+    # the page draws what it shows in HTML (nothing to fetch): the headline card of volume,
+    # its fall coloured as bad news, and the volume of each of the last 30 days
+    assert ">Volume (USD)</div>" in html and ">$400k</div>" in html
+    assert "▼&nbsp;60.8%" in html and "#a40e26" in html
+    assert 'title="09-30: $400k"' in html and 'title="09-01: $1.0M"' in html
+    assert "<img" not in html and "cid:" not in html
     risk_csv = attachments["risk_alerts.csv"].get_content()
     assert risk_csv.splitlines() == [
         "Type,Severity,2026-09-30,Last 7 days",
@@ -134,8 +145,31 @@ def test_report_files_beside_each_other(published):
     html = (out / "report.html").read_text()
     for name in ("volume.png", "users.png", "tiers.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
-        assert f'src="{name}"' in html
+        assert name in html
     assert (out / "headline_kpis.csv").read_text().startswith("KPI,2026-09-30,Previous day")
+
+
+def test_the_report_email_is_the_report_file(published):
+    """One render: the email's HTML part is, character for character, the written file (a
+    text part travels with CRLF line ends, as MIME has it)."""
+    (report,) = _by_subject(read_mail(published["mail"]), "[exops] Daily ops report 2026-09-30")
+    written = (published["var"] / "reports" / "2026-09-30" / "report.html").read_text()
+    assert report.get_body(("html",)).get_content().replace("\r\n", "\n") == written
+    assert "Headline" in written and "Retention, all channels" in written
+    assert len(written.encode()) < 102_000  # Gmail clips a message's HTML beyond ~102 kB
+
+
+def test_small_samples_are_flagged_not_shown(published):
+    html = (published["var"] / "reports" / "2026-09-30" / "report.html").read_text()
+    # retention cohorts of 10 users: no precise rate shown (their week 1: 50%, 50%, 20%)
+    retention = html[html.index(">Retention, all channels") : html.index(">Campaign scoreboard")]
+    assert retention.count("n&lt;30 · not significant") == 3
+    assert "%</td>" not in retention
+    # a campaign of 40 participants: its ROI is shown
+    assert ">-50.0%</td>" in html
+    # 100 NPS responses a week: enough, the scores are shown (+40 and +10)
+    assert "n&lt;100" not in html
+    assert ">+40<" in html and ">+10<" in html
 
 
 def test_malicious_values_are_escaped(published):
@@ -181,3 +215,62 @@ def test_an_alert_claimed_by_a_crashed_run_is_not_resent(published):
     again = publish(published["url"])
     assert again.alerts_unconfirmed == 1
     assert len(read_mail(published["mail"])) == before
+
+
+def _chromium() -> tuple[str, str]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        missing = " and ".join(
+            n for n, p in (("chromium", chromium), ("chromedriver", driver)) if not p
+        )
+        pytest.skip(
+            f"browser test skipped: {missing} not installed; `make browser` installs Debian's"
+            " chromium and chromium-driver (apt-get, as root)"
+        )
+    return chromium, driver
+
+
+def test_the_report_reads_on_a_phone_in_a_real_browser(published):
+    """Headless Chromium as a 375 px phone: the page never scrolls sideways (wide tables scroll
+    in their own box) and the headline KPI cards are on screen, side by side."""
+    chromium, driver_path = _chromium()
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium is not installed in .venv: run `make install`"
+    )
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    page = published["var"] / "reports" / "2026-09-30" / "report.html"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_experimental_option(
+        "mobileEmulation", {"deviceMetrics": {"width": 375, "height": 812, "pixelRatio": 2.0}}
+    )
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        browser.get(page.as_uri())
+        viewport, scroll_width = browser.execute_script(
+            "return [window.innerWidth, document.documentElement.scrollWidth]"
+        )
+        cards = {}
+        for label in ("Volume (USD)", "Fees (USD)", "Traders", "Risk alerts"):
+            (element,) = browser.find_elements(
+                By.XPATH, f"//div[normalize-space()={label!r}]/following-sibling::div[1]"
+            )
+            cards[label] = (element.is_displayed(), element.text, element.rect)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(SCREENSHOT))
+    finally:
+        browser.quit()
+    assert viewport == 375
+    assert scroll_width <= viewport, f"the page is {scroll_width} px wide on a 375 px phone"
+    assert cards["Volume (USD)"][:2] == (True, "$400k")
+    assert cards["Traders"][:2] == (True, "40")
+    for shown, _, rect in cards.values():
+        assert shown and rect["x"] >= 0 and rect["x"] + rect["width"] <= viewport
+    # two cards to a row: volume and fees side by side, above the fold
+    volume, fees = cards["Volume (USD)"][2], cards["Fees (USD)"][2]
+    assert volume["y"] == fees["y"] and volume["x"] < fees["x"] and volume["y"] < 812

@@ -23,8 +23,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "plugins" / "exops"
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("settings and the landing contract", frozenset({"exops.settings", "exops.contract"})),
     (
-        "shared declarations: roles and grants, mail delivery, the mart catalogue, Assets",
-        frozenset({"exops.roles", "exops.mail", "exops.marts", "exops.assets"}),
+        "shared declarations: roles and grants, mail delivery and its templates, the mart"
+        " catalogue, Assets",
+        frozenset({"exops.roles", "exops.mail", "exops.templating", "exops.marts", "exops.assets"}),
     ),
     ("warehouse access", frozenset({"exops.warehouse"})),
     (

@@ -10,6 +10,7 @@ import pytest
 
 from exops.publish import provisional
 from exops.quality import source_health as sh
+from exops.templating import render
 
 V = sh.Volume(weeks=6, min_weeks=3, min_median_rows=20, z=4, warn_relative_change=0.5,
               error_relative_change=0.8)  # fmt: skip
@@ -115,11 +116,11 @@ def test_the_banner_escapes_what_comes_from_data() -> None:
     p = provisional.SourceProblem(
         "crm", "users", "schema", "warn", "columns: <script>x</script>", True, ("m",)
     )
-    html = provisional.render(
-        "source_health_banner.html.j2", day="2026-01-01", sources=[p], marts=["m"], sections=[]
+    html = render(
+        "_source_health_banner.html.j2", day="2026-01-01", sources=[p], marts=["m"], sections=[]
     )
     assert "<script>" not in html and "&lt;script&gt;" in html
-    text = provisional.render(
-        "source_health_banner.txt.j2", day="2026-01-01", sources=[p], marts=["m"], sections=[]
+    text = render(
+        "_source_health_banner.txt.j2", day="2026-01-01", sources=[p], marts=["m"], sections=[]
     )
     assert "<script>x</script>" in text  # plain text is not HTML

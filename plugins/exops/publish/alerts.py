@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import statistics
@@ -19,6 +18,7 @@ from exops.marts import Mart, mart
 from exops.outbox import message_id, send_claimed
 from exops.publish import formatting as fmt
 from exops.publish.rules import Anomaly, Change, Rule, Threshold
+from exops.templating import render
 
 log = logging.getLogger(__name__)
 
@@ -262,22 +262,16 @@ def _alert_message(row: dict, settings: MailSettings, descriptions: dict[str, st
         f"[exops KPI alert] {row['severity']}: {row['rule']}{segment} on {row['day']}"
     )
     msg["Message-ID"] = header_text(row["message_id"])
-    description = descriptions.get(row["rule"], "")
-    plain = (
-        f"{description}\n\n{row['message']}\n\nRule: {row['rule']} (severity {row['severity']})\n"
-        f"Day: {row['day']}\n\nSent once per rule, segment and day by exops.\n"
-    )
-    msg.set_content(plain)
-    e = html.escape
-    msg.add_alternative(
-        "<html><body>"
-        f"<h2>{e(row['rule'])} <small>({e(row['severity'])})</small></h2>"
-        f"<p>{e(description)}</p><p>{e(row['message'])}</p>"
-        f"<p>Day: {e(str(row['day']))}; segment: {e(row['segment'])}</p>"
-        "<p><small>Sent once per rule, segment and day by exops.</small></p>"
-        "</body></html>",
-        subtype="html",
-    )
+    context = {
+        "description": descriptions.get(row["rule"], ""),
+        "message": row["message"],
+        "rule": row["rule"],
+        "severity": row["severity"],
+        "day": row["day"],
+        "segment": row["segment"],
+    }
+    msg.set_content(render("kpi_alert.txt.j2", **context))
+    msg.add_alternative(render("kpi_alert.html.j2", **context), subtype="html")
     return msg
 
 

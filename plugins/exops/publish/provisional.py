@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import date
-from pathlib import Path
 
 import psycopg
 from psycopg.rows import dict_row
@@ -31,10 +30,10 @@ from exops import warehouse
 from exops.marts import MARTS
 from exops.publish import alerts as alert_rules
 from exops.publish.rules import Rule
+from exops.templating import render
 
 log = logging.getLogger(__name__)
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
 # the daily report's sections and the marts each reads (exops.publish.report.build)
 REPORT_SECTIONS: dict[str, tuple[str, ...]] = {
@@ -75,19 +74,6 @@ def ensure_held_table(conn: psycopg.Connection) -> None:
     """``publish.held_alerts`` (idempotent; created by ``exops warehouse init``)."""
     if conn.execute("select to_regclass('publish.held_alerts')").fetchone()[0] is None:
         warehouse.ensure_tables(conn, "publish", HELD_DDL)
-
-
-def render(name: str, **context: object) -> str:
-    """Template ``name`` of plugins/exops/templates (HTML ones autoescaped)."""
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    return env.get_template(name).render(**context)
 
 
 @dataclass(frozen=True)
@@ -257,8 +243,8 @@ def banner(
     sections = [titles.get(name, name) for name in affected_sections(set(marts))]
     context = {"day": day, "sources": held, "marts": marts, "sections": sections}
     return Banner(
-        html=render("source_health_banner.html.j2", **context),
-        text=render("source_health_banner.txt.j2", **context),
+        html=render("_source_health_banner.html.j2", **context),
+        text=render("_source_health_banner.txt.j2", **context),
         sources=tuple(sorted({f"{p.source}/{p.entity}" for p in held})),
         sections=tuple(sections),
     )

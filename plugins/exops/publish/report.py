@@ -1,10 +1,18 @@
-"""The daily ops report: HTML with charts and CSV tables, written under var/reports/<as-of>/
-and emailed once per as-of date.
+"""The daily ops report: one designed, email-safe HTML page with CSV tables and PNG charts,
+written under var/reports/<as-of>/ and emailed once per as-of date.
+
+The page is rendered once, from ``templates/report.html.j2``, and that one text is both the
+file and the email's HTML part: everything it shows is drawn in HTML (headline KPI cards with
+a trend of the last days, tables, a 30-day volume chart), so nothing in it depends on where
+it is opened. The PNG charts travel beside it (attached to the email, written beside the
+file) for slides and forwarding.
 
 Only aggregates reach it: no user ids, no personal data (``dormant_recall_targets`` is not
-read, risk alerts are counts by type), user counts below 5 are shown as "<5", and every
-value is HTML-escaped. CSV cells that a spreadsheet would run as a formula are prefixed
-with ``'`` (OWASP's advice against CSV injection); numbers stay numbers.
+read, risk alerts are counts by type), user counts below 5 are shown as "<5" (and no change
+or trend bar gives them away), rates and scores from samples too small to mean anything are
+flagged instead of shown as precise, and every value is HTML-escaped by the template. CSV
+cells that a spreadsheet would run as a formula are prefixed with ``'`` (OWASP's advice
+against CSV injection); numbers stay numbers.
 
 Each section (table, chart) is read and rendered on its own: one that fails is replaced by
 a note, recorded in ``Report.failures``, and the report goes out with the others.
@@ -13,30 +21,36 @@ a note, recorded in ``Report.failures``, and the report goes out with the others
 from __future__ import annotations
 
 import csv
-import html
 import io
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
+from markupsafe import Markup
 from psycopg.rows import dict_row
 
 from exops.mail import attachment_name, header_text
 from exops.publish import formatting as fmt
 from exops.settings import var_dir
+from exops.templating import render
 
 log = logging.getLogger(__name__)
 
-# (header, key, is a user count)
-Column = tuple[str, str, bool]
-
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+# below these sample sizes a rate or score is flagged "not significant", not shown as precise:
+# an NPS moves by 10 points with a handful of answers from 30; a rate of 30 people by ~9
+# points (one standard error of a proportion near one half)
+MIN_NPS_RESPONSES = 100
+MIN_RATE_SAMPLE = 30
+TREND_DAYS = 14  # the sparkline beside each headline KPI
+CHART_DAYS = 30  # the volume chart of the page
 
 
 def csv_cell(value: object) -> object:
@@ -49,6 +63,58 @@ def csv_cell(value: object) -> object:
     return value
 
 
+class Column(NamedTuple):
+    header: str
+    key: str
+    user_count: bool = False
+    # how the page shows it: text, number, usd, rate (a ratio as %), score (NPS), or kpi (by
+    # the row's own "unit"); the CSV keeps the value as it is
+    kind: str = "number"
+    # (column with the sample size, minimum): below it the value is flagged, not shown
+    sample: tuple[str, int] | None = None
+    tone: str | None = None  # the row key holding the tone of a change (good, bad, ...)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell as the page shows it."""
+
+    text: str
+    numeric: bool = False
+    tone: str | None = None
+    flag: str | None = None  # "n<30": too small a sample, the value is not shown
+    nowrap: bool = False
+
+
+@dataclass(frozen=True)
+class TableView:
+    title: str
+    note: str
+    headers: list[Cell]
+    rows: list[list[Cell]]
+    error: bool = False
+
+
+def _cell(column: Column, row: dict) -> Cell:
+    value = row.get(column.key)
+    kind = row.get("unit", "number") if column.kind == "kpi" else column.kind
+    if column.sample is not None:
+        size_key, minimum = column.sample
+        size = row.get(size_key)
+        if value is not None and (size is None or float(size) < minimum):
+            return Cell("not significant", True, flag=f"n<{minimum}")
+    if kind in ("text", "date"):
+        text = "–" if value is None else str(value)
+    elif kind in ("rate", "ratio"):
+        text = fmt.percent(value)
+    elif kind == "score":
+        text = "–" if value is None else f"{float(value):+.0f}"
+    else:
+        text = fmt.number(value, column.user_count)
+    tone = row.get(column.tone) if column.tone else None
+    return Cell(text, kind not in ("text", "date"), tone, nowrap=kind != "text")
+
+
 @dataclass
 class Table:
     name: str  # CSV file stem
@@ -58,35 +124,142 @@ class Table:
     note: str = ""
     error: str | None = None  # the section could not be read or rendered
 
+    def __post_init__(self) -> None:
+        self.columns = [c if isinstance(c, Column) else Column(*c) for c in self.columns]
+
     def csv_bytes(self) -> bytes:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow([csv_cell(h) for h, _, _ in self.columns])
+        w.writerow([csv_cell(c.header) for c in self.columns])
         for row in self.rows:
-            w.writerow([csv_cell(fmt.suppressed(row.get(k), uc)) for _, k, uc in self.columns])
+            w.writerow(
+                [csv_cell(fmt.suppressed(row.get(c.key), c.user_count)) for c in self.columns]
+            )
         return buf.getvalue().encode("utf-8")
 
-    def html(self) -> str:
-        e = html.escape
+    def view(self) -> TableView:
+        """What the page shows of this table (formatting each value: a bad one raises)."""
         if self.error is not None:
-            return (
-                f"<h2>{e(self.title)}</h2><p class='note'>This section could not be rendered; "
-                "data engineers were told.</p>"
-            )
-        head = "".join(f"<th>{e(h)}</th>" for h, _, _ in self.columns)
-        body = "".join(
-            "<tr>"
-            + "".join(f"<td>{e(fmt.number(row.get(k), uc))}</td>" for _, k, uc in self.columns)
-            + "</tr>"
-            for row in self.rows
-        )
-        if not self.rows:
-            body = f'<tr><td colspan="{len(self.columns)}">no rows</td></tr>'
-        note = f"<p class='note'>{e(self.note)}</p>" if self.note else ""
-        return (
-            f"<h2>{e(self.title)}</h2>{note}"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        )
+            return TableView(self.title, self.note, [], [], error=True)
+        headers = [Cell(c.header, c.kind not in ("text", "date")) for c in self.columns]
+        rows = [[_cell(c, row) for c in self.columns] for row in self.rows]
+        return TableView(self.title, self.note, headers, rows)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """A headline KPI: a column of ``exchange_daily_kpis`` (or a count derived for each day)
+    and what its movement means."""
+
+    label: str
+    key: str
+    unit: str = "count"  # count, usd or ratio
+    user_count: bool = False
+    # which direction is good news: colours the change (green good, red bad, blue neither)
+    better: fmt.Better = "up"
+
+
+HEADLINE: tuple[Kpi, ...] = (
+    Kpi("Volume (USD)", "volume_usd", "usd"),
+    Kpi("Fees (USD)", "fees_usd", "usd"),
+    Kpi("Trades", "trade_count"),
+    Kpi("Traders", "traders", user_count=True),
+    Kpi("Active users", "active_users", user_count=True),
+    Kpi("Stickiness", "stickiness", "ratio"),
+    Kpi("WAU", "wau", user_count=True),
+    Kpi("MAU", "mau", user_count=True),
+    Kpi("Registrations", "registrations", user_count=True),
+    Kpi("New traders", "new_traders", user_count=True),
+    Kpi("Deposits (USD)", "deposits_usd", "usd"),
+    # money leaving is not bad news in itself (it follows deposits and prices): no colour
+    Kpi("Withdrawals (USD)", "withdrawals_usd", "usd", better=None),
+    # alerts of marts.risk_alerts raised that day, all types: more is worse
+    Kpi("Risk alerts", "risk_alerts", better="down"),
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    label: str  # "DoD", "WoW", "vs last week"
+    text: str  # "60.8%", "+4 pts"
+    arrow: str  # "▲", "▼" or ""
+    tone: str  # good, bad, neutral, steady
+
+
+@dataclass(frozen=True)
+class Bar:
+    height: int  # pixels (0: no value that day)
+    tone: str  # "history", or the latest bar's tone
+    title: str  # "09-28: 1.02M"
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A small bar chart of a series, zero-based (a bar is as tall as its value), so that a
+    flat series looks flat and a halving looks like one."""
+
+    bars: list[Bar]
+    caption: str
+    text: str  # the same series as block characters, for the plain-text part
+    height: int
+
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def trend(
+    points: list[tuple[date, object]],
+    unit: str = "count",
+    user_count: bool = False,
+    last_tone: str = "steady",
+    height: int = 28,
+    what: str = "",
+) -> Trend:
+    """``points`` (day, value), oldest first; user counts of 1-4 are left out (no bar)."""
+
+    def usable(v: object) -> float | None:
+        if v is None or fmt.is_suppressed(v, user_count):
+            return None
+        return fmt.finite(v)
+
+    values = [usable(v) for _, v in points]
+    known = [v for v in values if v is not None]
+    top = max([*known, 0.0])
+    bars, blocks = [], []
+    for i, ((day, raw), v) in enumerate(zip(points, values, strict=True)):
+        tone = last_tone if i == len(points) - 1 else "history"
+        shown = fmt.compact(raw, unit, user_count) if raw is not None else "no data"
+        title = f"{day:%m-%d}: {shown}"
+        if v is None or top <= 0:
+            bars.append(Bar(0 if v is None else 2, tone, title))
+            blocks.append(" " if v is None else _BLOCKS[0])
+            continue
+        share = max(v, 0.0) / top
+        bars.append(Bar(max(2, round(share * height)), tone, title))
+        blocks.append(_BLOCKS[min(len(_BLOCKS) - 1, int(share * (len(_BLOCKS) - 1) + 0.5))])
+    if known:
+        low, high = min(known), max(known)
+        span = f"{fmt.compact(low, unit)} to {fmt.compact(high, unit)}"
+    else:
+        span = "no data"
+    caption = f"{what or f'{len(points)} days'}, {span}"
+    return Trend(bars, caption, "".join(blocks), height)
+
+
+@dataclass(frozen=True)
+class Card:
+    label: str
+    value: str  # compact: $412.3M
+    exact: str  # 412,345,678
+    changes: list[Change]
+    trend: Trend | None = None
+    flag: str | None = None  # why the value is not shown (too small a sample)
+    note: str = ""
+
+
+def _change(label: str, change: float | None, better: fmt.Better) -> Change:
+    text = "–" if change is None else f"{abs(change):.1f}%"
+    return Change(label, text, fmt.arrow(change), fmt.tone(change, better))
 
 
 @dataclass
@@ -95,9 +268,13 @@ class Report:
     tables: list[Table]
     charts: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG
     headline: dict = field(default_factory=dict)
+    cards: list[Card] = field(default_factory=list)
+    volume_chart: Trend | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)  # (section, error)
     # a banner above everything, e.g. provisional marts (exops.publish.provisional): (html, text)
     banner: tuple[str, str] | None = None
+    views: list[TableView] = field(default_factory=list)
+    page: str | None = field(default=None, repr=False)  # the rendered page, see html()
 
     def fail(self, what: str, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -105,105 +282,204 @@ class Report:
         self.failures.append((f"report {self.as_of} section {what}", error))
 
     def render_sections(self) -> None:
-        """Render each table's HTML and CSV once; one that fails becomes a note."""
+        """Format each table for the page and its CSV once; one that fails becomes a note."""
+        self.views = []
         for i, t in enumerate(self.tables):
-            if t.error is not None:
-                continue
             try:
-                t.html()
-                t.csv_bytes()
+                view = t.view()
+                if t.error is None:
+                    t.csv_bytes()
             except Exception as exc:  # noqa: BLE001 - one bad section must not stop the report
                 self.fail(t.name, exc)
                 self.tables[i] = Table(t.name, t.title, t.columns, [], error=str(exc))
+                view = self.tables[i].view()
+            self.views.append(view)
 
     def csv_tables(self) -> list[Table]:
         return [t for t in self.tables if t.error is None]
 
-    def html(self, image_src: Callable[[str], str]) -> str:
-        e = html.escape
-        charts = "".join(
-            f'<img src="{e(image_src(name))}" alt="{e(name)}" width="640">' for name in self.charts
-        )
-        return (
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>exops daily ops report {e(str(self.as_of))}</title>"
-            "<style>body{font-family:sans-serif}table{border-collapse:collapse;margin-bottom:1em}"
-            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-            "th{background:#eee}.note{color:#555}</style></head><body>"
-            f"<h1>Daily ops report, {e(str(self.as_of))}</h1>"
-            + (self.banner[0] if self.banner else "")
-            + "<p class='note'>All days are UTC. Counts of users below 5 are shown as &lt;5. "
-            "Only validated data is reported.</p>"
-            + self.tables[0].html()
-            + charts
-            + "".join(t.html() for t in self.tables[1:])
-            + "</body></html>"
-        )
+    def context(self) -> dict:
+        """What report.html.j2 and report.txt.j2 are given (formatted once, shown twice)."""
+        if len(self.views) != len(self.tables):
+            self.render_sections()
+        headline_rows = self.tables[0].rows if self.tables and not self.tables[0].error else []
+        in_table = {r["kpi"] for r in headline_rows}
+        return {
+            "as_of": self.as_of,
+            "day_title": f"{self.as_of:%A} {self.as_of.day} {self.as_of:%B %Y}",
+            "cards": self.cards,
+            "more_cards": [c for c in self.cards if c.label not in in_table],
+            "headline": headline_rows,
+            "volume_chart": self.volume_chart,
+            "sections": self.views,
+            "failed_sections": [t.title for t in self.tables if t.error is not None],
+            "failures": [header_text(what) for what, _ in self.failures],
+            "charts": list(self.charts),
+            "csv_files": [attachment_name(f"{t.name}.csv") for t in self.csv_tables()],
+            "small_count": fmt.SMALL_COUNT,
+            "min_rate_sample": MIN_RATE_SAMPLE,
+            "min_nps_responses": MIN_NPS_RESPONSES,
+            "steady_percent": fmt.STEADY_PERCENT,
+            "trend_days": TREND_DAYS,
+            # rendered (and escaped) by its own template: exops.publish.provisional
+            "banner_html": Markup(self.banner[0]) if self.banner else None,
+            "banner_text": self.banner[1].rstrip() if self.banner else None,
+        }
+
+    def html(self) -> str:
+        """The page, rendered once on first use: :func:`write` and :func:`email` both take this
+        one text, so the report file and the email's HTML part cannot differ."""
+        if self.page is None:
+            self.page = render("report.html.j2", **self.context())
+        return self.page
+
+    def text(self) -> str:
+        """The email's plain-text part."""
+        return render("report.txt.j2", **self.context())
 
 
 def _rows(conn: psycopg.Connection, sql: str, params: dict) -> list[dict]:
     return conn.cursor(row_factory=dict_row).execute(sql, params).fetchall()
 
 
-HEADLINE = [
-    ("Trades", "trade_count", False),
-    ("Volume (USD)", "volume_usd", False),
-    ("Fees (USD)", "fees_usd", False),
-    ("Traders", "traders", True),
-    ("Active users", "active_users", True),
-    ("WAU", "wau", True),
-    ("MAU", "mau", True),
-    ("Stickiness", "stickiness", False),
-    ("Registrations", "registrations", True),
-    ("New traders", "new_traders", True),
-    ("Deposits (USD)", "deposits_usd", False),
-    ("Withdrawals (USD)", "withdrawals_usd", False),
-]
-
-
-def _headline(conn: psycopg.Connection, as_of: date) -> tuple[Table, dict]:
-    days = {
-        r["activity_date"]: r
+def _headline(conn: psycopg.Connection, as_of: date) -> tuple[Table, dict, list[Card]]:
+    first = as_of - timedelta(days=TREND_DAYS - 1)
+    p = {"first": min(first, as_of - timedelta(days=7)), "as_of": as_of}
+    days: dict[date, dict] = {
+        r["activity_date"]: dict(r)
         for r in _rows(
             conn,
-            "select * from marts.exchange_daily_kpis where activity_date = any(%(d)s)",
-            {"d": [as_of, as_of - timedelta(days=1), as_of - timedelta(days=7)]},
+            "select * from marts.exchange_daily_kpis"
+            " where activity_date between %(first)s and %(as_of)s",
+            p,
         )
     }
+    alerts = {
+        r["alert_date"]: r["alerts"]
+        for r in _rows(
+            conn,
+            "select alert_date, count(*) as alerts from marts.risk_alerts"
+            " where alert_date between %(first)s and %(as_of)s group by 1",
+            p,
+        )
+    }
+    for d in days:
+        days[d]["risk_alerts"] = alerts.get(d, 0)
     today = days.get(as_of, {})
     prev = days.get(as_of - timedelta(days=1), {})
     week = days.get(as_of - timedelta(days=7), {})
-    rows = []
-    for label, key, uc in HEADLINE:
+    trend_days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
+    rows, cards = [], []
+    for kpi in HEADLINE:
+        value = today.get(kpi.key)
+
+        def change(base: dict, kpi: Kpi = kpi, value: object = value) -> float | None:
+            before = base.get(kpi.key)
+            # a change from or to a suppressed count would give the count away
+            if fmt.is_suppressed(value, kpi.user_count) or fmt.is_suppressed(
+                before, kpi.user_count
+            ):
+                return None
+            return fmt.percent_change(value, before)
+
+        dod, wow = change(prev), change(week)
+        shown = fmt.percent(value) if kpi.unit == "ratio" else fmt.number(value, kpi.user_count)
         rows.append(
             {
-                "kpi": label,
-                "value": fmt.suppressed(today.get(key), uc),
-                "previous_day": fmt.suppressed(prev.get(key), uc),
-                "dod": fmt.signed_percent(fmt.percent_change(today.get(key), prev.get(key))),
-                "week_before": fmt.suppressed(week.get(key), uc),
-                "wow": fmt.signed_percent(fmt.percent_change(today.get(key), week.get(key))),
+                "kpi": kpi.label,
+                "value": fmt.suppressed(value, kpi.user_count),
+                "previous_day": fmt.suppressed(prev.get(kpi.key), kpi.user_count),
+                "dod": fmt.signed_percent(dod),
+                "week_before": fmt.suppressed(week.get(kpi.key), kpi.user_count),
+                "wow": fmt.signed_percent(wow),
+                # for the page and the plain text, not the CSV
+                "unit": kpi.unit,
+                "shown": shown,
+                "dod_tone": fmt.tone(dod, kpi.better),
+                "wow_tone": fmt.tone(wow, kpi.better),
             }
         )
+        cards.append(
+            Card(
+                kpi.label,
+                fmt.compact(value, kpi.unit, kpi.user_count),
+                shown,
+                [_change("DoD", dod, kpi.better), _change("WoW", wow, kpi.better)],
+                trend(
+                    [(d, days.get(d, {}).get(kpi.key)) for d in trend_days],
+                    kpi.unit,
+                    kpi.user_count,
+                    last_tone=fmt.tone(dod, kpi.better),
+                ),
+            )
+        )
+        rows[-1]["trend"] = cards[-1].trend.text
     table = Table(
         "headline_kpis",
         "Headline KPIs",
         [
-            ("KPI", "kpi", False),
-            (str(as_of), "value", False),
-            ("Previous day", "previous_day", False),
-            ("Day over day", "dod", False),
-            ("Same day last week", "week_before", False),
-            ("Week over week", "wow", False),
+            Column("KPI", "kpi", kind="text"),
+            Column(str(as_of), "value", kind="kpi"),
+            Column("Previous day", "previous_day", kind="kpi"),
+            Column("Day over day", "dod", kind="text", tone="dod_tone"),
+            Column("Same day last week", "week_before", kind="kpi"),
+            Column("Week over week", "wow", kind="text", tone="wow_tone"),
         ],
         rows,
     )
-    return table, today
+    return table, today, cards
+
+
+def _nps_card(nps: Table, as_of: date) -> Card | None:
+    """The NPS of the latest week (all product lines) from the NPS table's rows, flagged when
+    too few answered; None when that table could not be read."""
+    if nps.error is not None:
+        return None
+    weeks = sorted(
+        (r for r in nps.rows if r["product_line"] == "all" and r["week_start"] <= as_of),
+        key=lambda r: r["week_start"],
+    )
+
+    def significant(w: dict) -> bool:
+        return w["nps"] is not None and (w["responses"] or 0) >= MIN_NPS_RESPONSES
+
+    bars = [(w["week_start"], w["nps"] if significant(w) else None) for w in weeks]
+    if not any(v is not None for _, v in bars):
+        bars = []  # no week to draw: the flag says why
+    if not weeks:
+        return Card("NPS", "–", "no survey answers", [], None, note="no NPS week yet")
+    latest = weeks[-1]
+    partial = latest["week_start"] + timedelta(days=6) > as_of
+    note = f"week of {latest['week_start']:%d %b}" + (" (so far)" if partial else "")
+    responses = latest["responses"] or 0
+    changes = []
+    if len(weeks) > 1 and significant(latest) and significant(weeks[-2]):
+        points = float(latest["nps"]) - float(weeks[-2]["nps"])
+        tone = fmt.tone(points, "up", steady=2.0)  # NPS points, not percent
+        changes.append(Change("vs week before", f"{abs(points):.0f} pts", fmt.arrow(points), tone))
+    flag = None
+    if not significant(latest):
+        flag = "not significant"
+        note += f", {responses} answers (fewer than {MIN_NPS_RESPONSES})"
+    value = "–" if flag else f"{float(latest['nps']):+.0f}"
+    return Card(
+        "NPS",
+        value,
+        value if not flag else flag,
+        changes,
+        trend(bars, "score", what=f"{len(bars)} weeks") if bars else None,
+        flag=flag,
+        note=note,
+    )
 
 
 def build(conn: psycopg.Connection, as_of: date) -> Report:
     """Read the marts for ``as_of`` into the report's tables and charts."""
-    p = {"as_of": as_of, "d30": as_of - timedelta(days=29), "d7": as_of - timedelta(days=6)}
+    p = {
+        "as_of": as_of,
+        "d30": as_of - timedelta(days=CHART_DAYS - 1),
+        "d7": as_of - timedelta(days=6),
+    }
     report = Report(as_of, [])
 
     def section(name, title, columns, sql, note=""):
@@ -214,10 +490,12 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
             return Table(name, title, columns, [], error=str(exc))
 
     try:
-        headline, today = _headline(conn, as_of)
+        headline, today, report.cards = _headline(conn, as_of)
     except Exception as exc:  # noqa: BLE001 - as for every section
         report.fail("headline_kpis", exc)
         headline, today = Table("headline_kpis", "Headline KPIs", [], [], error=str(exc)), {}
+    text = "text"
+    cohort = ("cohort_users", MIN_RATE_SAMPLE)
     tables = report.tables
     tables.append(headline)
     tables.append(
@@ -225,12 +503,12 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
             "products_by_stage",
             "Products by lifecycle stage",
             [
-                ("Stage", "lifecycle_stage", False),
-                ("Products", "products", False),
-                ("Trades", "trade_count", False),
-                ("Volume (USD)", "volume_usd", False),
-                ("Fees (USD)", "fees_usd", False),
-                ("New traders", "new_traders", True),
+                Column("Stage", "lifecycle_stage", kind=text),
+                Column("Products", "products"),
+                Column("Trades", "trade_count"),
+                Column("Volume (USD)", "volume_usd"),
+                Column("Fees (USD)", "fees_usd"),
+                Column("New traders", "new_traders", True),
             ],
             """select lifecycle_stage, count(*) as products, sum(trade_count) as trade_count,
                           sum(volume_usd) as volume_usd, sum(fees_usd) as fees_usd,
@@ -244,11 +522,11 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
             "product_stage_changes",
             "Products that changed stage in the last 7 days",
             [
-                ("Product", "product_id", False),
-                ("Line", "product_line", False),
-                ("Stage", "lifecycle_stage", False),
-                ("Since", "stage_start_date", False),
-                ("Avg daily volume (USD)", "avg_daily_volume_usd", False),
+                Column("Product", "product_id", kind=text),
+                Column("Line", "product_line", kind=text),
+                Column("Stage", "lifecycle_stage", kind=text),
+                Column("Since", "stage_start_date", kind="date"),
+                Column("Avg daily volume (USD)", "avg_daily_volume_usd"),
             ],
             """select product_id, product_line, lifecycle_stage, stage_start_date,
                           avg_daily_volume_usd
@@ -262,12 +540,12 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
             "tier_mix",
             "User tiers",
             [
-                ("Tier", "tier", False),
-                ("Users", "users", True),
-                ("Active users", "active_users", True),
-                ("Volume (USD)", "volume_usd", False),
-                ("Fees (USD)", "fees_usd", False),
-                ("Net deposits (USD)", "net_deposits_usd", False),
+                Column("Tier", "tier", kind=text),
+                Column("Users", "users", True),
+                Column("Active users", "active_users", True),
+                Column("Volume (USD)", "volume_usd"),
+                Column("Fees (USD)", "fees_usd"),
+                Column("Net deposits (USD)", "net_deposits_usd"),
             ],
             """select tier, users, active_users, volume_usd, fees_usd, net_deposits_usd
                      from marts.user_tier_daily where activity_date = %(as_of)s
@@ -278,7 +556,11 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
         section(
             "tier_movements",
             "Tier movements (last 7 days)",
-            [("From", "from_tier", False), ("To", "to_tier", False), ("Users", "users", True)],
+            [
+                Column("From", "from_tier", kind=text),
+                Column("To", "to_tier", kind=text),
+                Column("Users", "users", True),
+            ],
             """select from_tier, to_tier, sum(users) as users
                      from marts.user_tier_transitions
                     where activity_date between %(d7)s and %(as_of)s
@@ -290,12 +572,17 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
             "funnel",
             "Acquisition funnel (registrations of the last 7 complete days)",
             [
-                ("Channel", "acquisition_channel", False),
-                ("Registered", "registered_users", True),
-                ("KYC approved", "kyc_approved_users", True),
-                ("Deposited", "deposited_users", True),
-                ("Traded", "traded_users", True),
-                ("Trade rate", "trade_rate", False),
+                Column("Channel", "acquisition_channel", kind=text),
+                Column("Registered", "registered_users", True),
+                Column("KYC approved", "kyc_approved_users", True),
+                Column("Deposited", "deposited_users", True),
+                Column("Traded", "traded_users", True),
+                Column(
+                    "Trade rate",
+                    "trade_rate",
+                    kind="rate",
+                    sample=("registered_users", MIN_RATE_SAMPLE),
+                ),
             ],
             """with last_days as (
                        select * from marts.acquisition_funnel
@@ -316,11 +603,11 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
             "retention",
             "Retention, all channels (latest 6 cohorts)",
             [
-                ("Cohort week", "cohort_week", False),
-                ("Cohort users", "cohort_users", True),
-                ("Week 1", "w1", False),
-                ("Week 2", "w2", False),
-                ("Week 4", "w4", False),
+                Column("Cohort week", "cohort_week", kind="date"),
+                Column("Cohort users", "cohort_users", True),
+                Column("Week 1", "w1", kind="rate", sample=cohort),
+                Column("Week 2", "w2", kind="rate", sample=cohort),
+                Column("Week 4", "w4", kind="rate", sample=cohort),
             ],
             """select cohort_week, max(cohort_users) as cohort_users,
                           max(retention_rate) filter (where week_number = 1) as w1,
@@ -335,16 +622,16 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
             "campaigns",
             "Campaign scoreboard (running or ended in the last 30 days)",
             [
-                ("Campaign", "campaign_id", False),
-                ("Type", "campaign_type", False),
-                ("Line", "product_line", False),
-                ("Start", "start_date", False),
-                ("End", "end_date", False),
-                ("Participants", "participants", True),
-                ("Incremental volume (USD)", "incremental_volume_usd", False),
-                ("Incremental fees (USD)", "incremental_fees_usd", False),
-                ("Cost (USD)", "cost_usd", False),
-                ("ROI", "roi", False),
+                Column("Campaign", "campaign_id", kind=text),
+                Column("Type", "campaign_type", kind=text),
+                Column("Line", "product_line", kind=text),
+                Column("Start", "start_date", kind="date"),
+                Column("End", "end_date", kind="date"),
+                Column("Participants", "participants", True),
+                Column("Incremental volume (USD)", "incremental_volume_usd"),
+                Column("Incremental fees (USD)", "incremental_fees_usd"),
+                Column("Cost (USD)", "cost_usd"),
+                Column("ROI", "roi", kind="rate", sample=("participants", MIN_RATE_SAMPLE)),
             ],
             """select campaign_id, campaign_type, coalesce(product_line, 'all') as
                           product_line, start_date, end_date, participants,
@@ -358,15 +645,17 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
             "feedback",
             f"Support tickets created on {as_of}",
             [
-                ("Category", "category", False),
-                ("Tickets", "tickets", False),
-                ("Resolved", "resolved_tickets", False),
-                ("Resolved within 24h", "resolved_within_24h", False),
-                ("Avg CSAT", "avg_csat", False),
+                Column("Category", "category", kind=text),
+                Column("Tickets", "tickets"),
+                Column("Resolved", "resolved_tickets"),
+                Column("Resolved within 24h", "resolved_within_24h"),
+                Column("CSAT ratings", "csat_responses"),
+                Column("Avg CSAT", "avg_csat", sample=("csat_responses", MIN_RATE_SAMPLE)),
             ],
             """select category, sum(tickets) as tickets,
                           sum(resolved_tickets) as resolved_tickets,
                           sum(resolved_within_24h) as resolved_within_24h,
+                          sum(csat_responses) as csat_responses,
                           sum(avg_csat * csat_responses) / nullif(sum(csat_responses), 0)
                               as avg_csat
                      from marts.feedback_daily where created_date = %(as_of)s
@@ -378,10 +667,10 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
             "nps",
             "NPS by week (latest 4 weeks)",
             [
-                ("Week", "week_start", False),
-                ("Product line", "product_line", False),
-                ("Responses", "responses", False),
-                ("NPS", "nps", False),
+                Column("Week", "week_start", kind="date"),
+                Column("Product line", "product_line", kind=text),
+                Column("Responses", "responses"),
+                Column("NPS", "nps", kind="score", sample=("responses", MIN_NPS_RESPONSES)),
             ],
             """select week_start, product_line, responses, nps from marts.nps_weekly
                     where week_start > %(as_of)s - 28 order by week_start desc, product_line""",
@@ -392,10 +681,10 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
             "risk_alerts",
             "Risk alerts by type (counts only)",
             [
-                ("Type", "alert_type", False),
-                ("Severity", "severity", False),
-                (str(as_of), "today", False),
-                ("Last 7 days", "last_7_days", False),
+                Column("Type", "alert_type", kind=text),
+                Column("Severity", "severity", kind=text),
+                Column(str(as_of), "today"),
+                Column("Last 7 days", "last_7_days"),
             ],
             """select alert_type, severity,
                           count(*) filter (where alert_date = %(as_of)s) as today,
@@ -406,6 +695,22 @@ def build(conn: psycopg.Connection, as_of: date) -> Report:
         )
     )
     report.headline = today
+    try:
+        nps_card = _nps_card(next(t for t in tables if t.name == "nps"), as_of)
+        report.cards += [nps_card] if nps_card else []
+    except Exception as exc:  # noqa: BLE001 - as for every section
+        report.fail("nps_card", exc)
+    try:
+        daily = _daily(conn, p)
+        report.volume_chart = trend(
+            [(r["activity_date"], r["volume_usd"]) for r in daily],
+            "usd",
+            last_tone=report.cards[0].changes[0].tone if report.cards else "steady",
+            height=72,
+            what=f"{len(daily)} days to {as_of:%d %b}",
+        )
+    except Exception as exc:  # noqa: BLE001 - as for every section
+        report.fail("volume_chart", exc)
     report.charts = _charts(conn, p, report)
     report.render_sections()
     return report
@@ -485,49 +790,28 @@ def write(report: Report) -> Path:
     """Write report.html with its PNGs and CSVs beside it; returns the HTML path."""
     out = report_dir(report.as_of)
     for name, data in report.charts.items():
-        (out / name).write_bytes(data)
+        (out / attachment_name(name)).write_bytes(data)
     for t in report.csv_tables():
         (out / attachment_name(f"{t.name}.csv")).write_bytes(t.csv_bytes())
     path = out / "report.html"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(report.html(lambda name: name), encoding="utf-8")
+    tmp.write_text(report.html(), encoding="utf-8")
     tmp.replace(path)
     return path
 
 
 def email(report: Report, sender: str, recipients: list[str], msg_id: str) -> EmailMessage:
+    """The report's email: the page as its HTML part (the same text as the file), a plain-text
+    summary, and the CSVs and PNG charts attached."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
     msg["Subject"] = header_text(f"[exops] Daily ops report {report.as_of}")
     msg["Message-ID"] = header_text(msg_id)
-    lines = [f"Daily ops report for {report.as_of} (UTC).", ""]
-    if report.banner:
-        lines += [report.banner[1].rstrip(), ""]
-    for row in report.tables[0].rows:
-        lines.append(
-            f"{row['kpi']}: {fmt.number(row['value'])} (DoD {row['dod']}, WoW {row['wow']})"
-        )
-    lines += ["", "The full report is the HTML part of this mail; tables are attached as CSV."]
-    if report.failures:
-        lines += ["", "Sections that could not be rendered (data engineers were told):"]
-        lines += [f"  {header_text(what)}" for what, _ in report.failures]
-    msg.set_content("\n".join(lines))
-    cids = {
-        name: header_text(f"{attachment_name(name).replace('.', '-')}-{report.as_of}@exops")
-        for name in report.charts
-    }
-    msg.add_alternative(report.html(lambda name: f"cid:{cids[name]}"), subtype="html")
-    html_part = msg.get_payload()[1]
-    for name, data in report.charts.items():
-        html_part.add_related(
-            data,
-            "image",
-            "png",
-            cid=f"<{cids[name]}>",
-            filename=attachment_name(name),
-            disposition="inline",
-        )
+    msg.set_content(report.text())
+    msg.add_alternative(report.html(), subtype="html")
     for t in report.csv_tables():
         msg.add_attachment(t.csv_bytes(), "text", "csv", filename=attachment_name(f"{t.name}.csv"))
+    for name, data in report.charts.items():
+        msg.add_attachment(data, "image", "png", filename=attachment_name(name))
     return msg

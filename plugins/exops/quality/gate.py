@@ -9,7 +9,6 @@ data-quality email per as-of date and set of failures.
 
 from __future__ import annotations
 
-import html
 import importlib.util
 import json
 import logging
@@ -27,6 +26,7 @@ import psycopg
 from exops.quality.builders import CRITICAL, SuiteSpec
 from exops.quality.scope import Scope
 from exops.settings import PROJECT_ROOT, var_dir
+from exops.templating import render
 
 log = logging.getLogger(__name__)
 
@@ -284,29 +284,26 @@ def _dq_message(result: ValidationResult, sender: str, recipients: list[str], ms
         f"[exops data quality] {result.as_of}: {first.suite}: {first.expectation}{more}"
     )
     msg["Message-ID"] = msg_id
-    lines = [
-        f"Validation run {result.run_id} of as-of {result.as_of} failed; nothing was "
-        "published (no KPI report, no alert) until it passes.",
-        "",
-    ]
-    for r in failures:
-        lines += [
-            f"Suite: {r.suite}",
-            f"Expectation: {r.expectation} (critical)",
-            f"Observed: {_short(r.observed, 500)}",
-            "Examples:",
-            *[f"  {_short(x, 300)}" for x in r.examples],
-            "",
-        ]
-    if result.warnings:
-        lines.append("Warnings:")
-        lines += [f"  {r.suite}: {r.expectation}: {_short(r.observed)}" for r in result.warnings]
-    lines += ["", f"Details: quality.validation_results where run_id = '{result.run_id}'"]
-    if result.data_docs:
-        lines.append(f"Data Docs: {result.data_docs}")
-    plain = "\n".join(lines)
-    msg.set_content(plain)
-    msg.add_alternative(f"<html><body><pre>{html.escape(plain)}</pre></body></html>", "html")
+    context = {
+        "run_id": result.run_id,
+        "as_of": result.as_of,
+        "failures": [
+            {
+                "suite": r.suite,
+                "expectation": r.expectation,
+                "observed": _short(r.observed, 500),
+                "examples": [_short(x, 300) for x in r.examples],
+            }
+            for r in failures
+        ],
+        "warnings": [
+            {"suite": r.suite, "expectation": r.expectation, "observed": _short(r.observed)}
+            for r in result.warnings
+        ],
+        "data_docs": str(result.data_docs) if result.data_docs else None,
+    }
+    msg.set_content(render("data_quality.txt.j2", **context))
+    msg.add_alternative(render("data_quality.html.j2", **context), subtype="html")
     return msg
 
 
