@@ -137,14 +137,15 @@ def build_marts() -> dict:
         "tests": result.tests_passed,
         "seconds": round(result.elapsed_seconds, 1),
         "window": result.window,
-        **_pass_days_on(),
+        **pass_days_to_marts_event(),
     }
 
 
-def _pass_days_on() -> dict:
-    """In an ``exops_transform`` task: its marts Asset event lists the days of the raw events
-    the run consumed, for ``exops_publish`` (:func:`marts_event_extra`). Read from the running
-    task's context, so the DAG file passes nothing; outside a task, nothing to pass on."""
+def pass_days_to_marts_event() -> dict:
+    """In the ``exops_transform`` task that updates the marts Asset: its event lists the days
+    of the raw events the run consumed, for ``exops_publish`` (:func:`marts_event_extra`).
+    Read from the running task's context, so the DAG file passes nothing (a task that takes
+    over the marts outlet calls this); outside a task, nothing to pass on."""
     from airflow.sdk import get_current_context
 
     from exops.assets import marts_asset
