@@ -4,14 +4,16 @@ Each run loads every complete partition up to its data interval's date that is n
 yet or was re-delivered (that date is also the run's date: partitions dated later are held
 as future), so a rerun or a backfill of any day is safe (already-loaded
 partitions with the same checksums are skipped). Each task updates the source's Asset, which
-the transform DAG is scheduled on.
+the transform DAG is scheduled on; the Asset event carries the run's day in its `extra`, so
+the runs the scheduler starts downstream (which have no date of their own) know which day
+they publish.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-from exops.assets import RAW_ASSET_URIS
+from exops.assets import RAW_ASSET_URIS, raw_asset
 from exops.dag_defaults import DEFAULT_ARGS, START_DATE, stage_queue, task_timeout
 
 
@@ -27,18 +29,20 @@ from exops.dag_defaults import DEFAULT_ARGS, START_DATE, stage_queue, task_timeo
     doc_md=__doc__,
 )
 def exops_ingest():
-    for source, uri in RAW_ASSET_URIS.items():
+    for source in RAW_ASSET_URIS:
 
         @task(
             task_id=f"ingest_{source}",
-            outlets=[Asset(name=f"raw_{source}", uri=uri)],
+            outlets=[raw_asset(source)],
             execution_timeout=task_timeout("ingest"),
             queue=stage_queue("loader"),
         )
         def ingest_source(source: str = source, **context) -> dict:
             from exops.orchestration import ingest_for_interval
 
-            return ingest_for_interval(source, context["data_interval_start"])
+            return ingest_for_interval(
+                source, context["data_interval_start"], context["outlet_events"]
+            )
 
         ingest_source()
 

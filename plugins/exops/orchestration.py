@@ -1,12 +1,22 @@
-"""What the DAG tasks call: thin wrappers that turn an Airflow interval into exops work,
-and the failure callback every task has (data engineers are told once per run and stage)."""
+"""What the DAG tasks call: thin wrappers that turn an Airflow run into exops work, and the
+failure callback every task has (data engineers are told once per run and stage).
+
+Which day a run is for: ``exops_ingest`` runs are scheduled (or triggered), so they have a
+data interval, and each task puts its run's day on its raw Asset event (``extra``). The runs
+the scheduler creates from Asset events have no logical date: ``exops_transform`` needs none
+(it builds what was loaded since its last build, from the warehouse's own load records) and
+passes the days of the raw events it consumed on to its marts event; ``exops_publish`` reports
+those days (:func:`days_to_publish`).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from exops.settings import default_landing_dir
 
@@ -32,9 +42,13 @@ def interval_date(data_interval_start: datetime | date) -> date:
     return data_interval_start
 
 
-def ingest_for_interval(source: str, data_interval_start: datetime | date) -> dict:
+def ingest_for_interval(
+    source: str, data_interval_start: datetime | date, outlet_events: Any = None
+) -> dict:
     """Load every complete, new or re-delivered partition of ``source`` with dt <= the run's day
-    (which is also the run's date for holding future partitions)."""
+    (which is also the run's date for holding future partitions). With the task's
+    ``outlet_events``, the source's raw Asset event carries the day (:data:`DAY_EXTRA`)."""
+    from exops.assets import DAY_EXTRA, raw_asset
     from exops.ingest import ingest
 
     _ready()
@@ -45,6 +59,11 @@ def ingest_for_interval(source: str, data_interval_start: datetime | date) -> di
     for line in report.summary_lines():
         log.info(line)
     report.raise_for_failures()
+    if outlet_events is not None:
+        outlet_events[raw_asset(source)].extra = {
+            DAY_EXTRA: day.isoformat(),
+            "partitions_loaded": len(report.loaded),
+        }
     return {
         "day": day.isoformat(),
         "partitions_loaded": len(report.loaded),
@@ -57,13 +76,55 @@ def ingest_for_interval(source: str, data_interval_start: datetime | date) -> di
     }
 
 
+def days_to_publish(
+    params: Mapping[str, Any] | None, triggering_asset_events: Mapping[Any, Sequence] | None
+) -> list[str | None]:
+    """The as-of dates an ``exops_publish`` run validates and reports, oldest first.
+
+    The ``as_of`` param when given (a backfill; `exops run --via airflow`); else, in a run the
+    marts Asset triggered, the days its marts events list (:func:`marts_event_extra`), every
+    one of them: two days delivered while the marts were building are built together and
+    reported one by one; else ``[None]``, the latest loaded date.
+    """
+    from exops.assets import DAYS_EXTRA, marts_asset
+
+    as_of = (params or {}).get("as_of")
+    if as_of:
+        log.info("as-of %s: the as_of param", as_of)
+        return [as_of]
+    events = (triggering_asset_events or {}).get(marts_asset(), ())
+    days = _sorted_days(day for e in events for day in (e.extra or {}).get(DAYS_EXTRA) or ())
+    if days:
+        log.info("as-of %s: the day(s) of the ingest run(s) behind the marts", ", ".join(days))
+        return list(days)
+    log.info("as-of: the latest loaded day (no as_of param, no delivered day in Asset events)")
+    return [None]
+
+
+def marts_event_extra(triggering_asset_events: Mapping[Any, Sequence] | None) -> dict:
+    """The marts Asset event's ``extra``: the days of the raw Asset events the
+    ``exops_transform`` run consumed (none in a run not started by them)."""
+    from exops.assets import DAY_EXTRA, DAYS_EXTRA, raw_asset
+    from exops.contract import SOURCES
+
+    consumed = triggering_asset_events or {}
+    events = (e for source in SOURCES for e in consumed.get(raw_asset(source), ()))
+    days = _sorted_days((e.extra or {}).get(DAY_EXTRA) for e in events)
+    return {DAYS_EXTRA: days} if days else {}
+
+
+def _sorted_days(days: Iterable[str | None]) -> list[str]:
+    """Distinct ISO dates, oldest first; a malformed one raises, naming it."""
+    return [d.isoformat() for d in sorted({date.fromisoformat(d) for d in days if d})]
+
+
 def _as_of(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
 def build_marts() -> dict:
     """One coarse `dbt build` of the change window; raises (failing the task) when a model or
-    test fails."""
+    test fails. In an Asset-triggered run, the marts event lists the days delivered."""
     from exops.transform import build
 
     _ready()
@@ -76,39 +137,72 @@ def build_marts() -> dict:
         "tests": result.tests_passed,
         "seconds": round(result.elapsed_seconds, 1),
         "window": result.window,
+        **pass_days_to_marts_event(),
     }
 
 
-def validate_marts(as_of: str | None) -> dict:
-    """The quality gate; raises QualityGateFailed (failing the task) on a critical failure."""
+def pass_days_to_marts_event() -> dict:
+    """In the ``exops_transform`` task that updates the marts Asset: its event lists the days
+    of the raw events the run consumed, for ``exops_publish`` (:func:`marts_event_extra`).
+    Read from the running task's context, so the DAG file passes nothing (a task that takes
+    over the marts outlet calls this); outside a task, nothing to pass on."""
+    from airflow.sdk import get_current_context
+
+    from exops.assets import marts_asset
+
+    try:
+        context = get_current_context()
+    except RuntimeError:  # not in an Airflow task (a test, a script)
+        return {}
+    extra = marts_event_extra(context["triggering_asset_events"])
+    if extra:
+        context["outlet_events"][marts_asset()].extra = extra
+        log.info("marts event: %s", extra)
+    return extra
+
+
+def validate_marts(days: Sequence[str | None]) -> list[dict]:
+    """The quality gate of each day (None: the latest loaded); raises QualityGateFailed
+    (failing the task) on a critical failure."""
     from exops.quality import validate
 
     _ready()
     _check_publish_deadline("validate")
-    result = validate(as_of=_as_of(as_of))
-    log.info(result.summary())
-    return {
-        "as_of": result.as_of.isoformat(),
-        "passed": result.passed,
-        "warnings": len(result.warnings),
-    }
+    out = []
+    for as_of in days:
+        result = validate(as_of=_as_of(as_of))
+        log.info(result.summary())
+        out.append(
+            {
+                "as_of": result.as_of.isoformat(),
+                "passed": result.passed,
+                "warnings": len(result.warnings),
+            }
+        )
+    return out
 
 
-def publish_outputs(as_of: str | None) -> dict:
-    """Alerts and the daily report; raises when mail could not be sent so the task retries."""
+def publish_outputs(days: Sequence[str | None]) -> list[dict]:
+    """Alerts and the daily report of each day, oldest first; raises when mail could not be
+    sent so the task retries (the days already sent are not sent again)."""
     from exops.publish import PublishError, publish
 
     _ready()
-    result = publish(as_of=_as_of(as_of))
-    log.info(result.summary())
-    if result.errors:
-        raise PublishError(result.summary())
-    return {
-        "as_of": result.as_of.isoformat(),
-        "alerts_emailed": result.alerts_emailed,
-        "report": str(result.report_path),
-        "report_emailed": result.report_emailed,
-    }
+    out = []
+    for as_of in days:
+        result = publish(as_of=_as_of(as_of))
+        log.info(result.summary())
+        if result.errors:
+            raise PublishError(result.summary())
+        out.append(
+            {
+                "as_of": result.as_of.isoformat(),
+                "alerts_emailed": result.alerts_emailed,
+                "report": str(result.report_path),
+                "report_emailed": result.report_emailed,
+            }
+        )
+    return out
 
 
 def _check_publish_deadline(stage: str) -> None:

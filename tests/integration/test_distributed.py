@@ -1,18 +1,24 @@
 """The daily chain on a distributed Airflow: scheduler, dag-processor, api-server and two
-Celery workers as separate processes, PostgreSQL metadata DB, Redis broker. The runs are
-triggered through the REST API (a JWT from /auth/token) and their tasks spread over both
-workers. Nothing is skipped: Redis or PostgreSQL are started when not already running."""
+Celery workers as separate processes, PostgreSQL metadata DB, Redis broker. The scheduler runs
+the day as in production: the test triggers only `exops_ingest` for its day (through the REST
+API, a JWT from /auth/token); `exops_transform` starts from the raw Assets the ingest tasks
+update and `exops_publish` from the marts Asset, and the test waits for the report. Tasks
+spread over both workers. Nothing is skipped: Redis or PostgreSQL are started when not already
+running."""
 
 from __future__ import annotations
 
+import email
 import os
 from datetime import date, timedelta
+from email import policy
 from pathlib import Path
 
 import psutil
 import psycopg
 import pytest
 
+from exops.assets import RAW_ASSET_URIS
 from exops.publish.mailsink import start_sink
 from exops.simulate import simulate
 
@@ -24,6 +30,7 @@ START = date(2026, 5, 4)
 DAYS = 10
 DAY = START + timedelta(days=DAYS - 1)
 CHAIN = ("exops_ingest", "exops_transform", "exops_publish")
+DOWNSTREAM = CHAIN[1:]
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +53,27 @@ def chain(warehouse_url: str, tmp_path_factory) -> dict:
     try:
         with cluster:
             cluster.wait_for_dags(list(CHAIN))
-            logical = f"{DAY.isoformat()}T00:00:00Z"
+            # the test's one trigger: the day's ingest; the scheduler starts the rest
+            run_id = cluster.trigger("exops_ingest", f"{DAY.isoformat()}T00:00:00Z")
             for dag_id in CHAIN:
-                conf = {"as_of": DAY.isoformat()} if dag_id == "exops_publish" else {}
-                run_id = cluster.trigger(dag_id, logical, conf)
+                if dag_id != "exops_ingest":
+                    run_id = cluster.wait_for_first_run(dag_id)["dag_run_id"]
                 state = cluster.wait_for_run(dag_id, run_id)
                 runs[dag_id] = {
                     "run_id": run_id,
                     "state": state,
                     "tis": cluster.task_instances(dag_id, run_id),
+                    "consumed": cluster.upstream_asset_events(dag_id, run_id),
                 }
                 if state != "success":
                     break
+            if "exops_publish" in runs:
+                runs["exops_publish"]["validate_log"] = cluster.task_log(
+                    "exops_publish", runs["exops_publish"]["run_id"], "validate"
+                )
+            # every run of the chain's DAGs, read after the last one finished: a second run
+            # of a downstream DAG (one per raw Asset, say) would be queued or running by now
+            all_runs = {d: cluster.dag_runs(d) for d in CHAIN}
             started = {n: p.pid for n, p in cluster.processes.items()}
             logs = {n: cluster.log_path(n) for n in cluster.processes}
             listening = _listening_addresses(started.values())
@@ -65,10 +81,12 @@ def chain(warehouse_url: str, tmp_path_factory) -> dict:
         stop_sink()
     yield {
         "runs": runs,
+        "all_runs": all_runs,
         "pids": started,
         "logs": logs,
         "listening": listening,
         "mail": mail,
+        "reports": root / "var" / "reports",
         "url": warehouse_url,
         "landing": landing,
     }
@@ -108,6 +126,45 @@ def test_every_run_of_the_chain_succeeds(chain: dict) -> None:
     print("\n" + _ti_lines(chain))
 
 
+def test_only_the_ingest_was_triggered(chain: dict) -> None:
+    """The scheduler started the downstream runs from Asset events: none was triggered."""
+    kinds = {
+        d: [(r["run_type"], r["triggered_by"]) for r in runs]
+        for d, runs in chain["all_runs"].items()
+    }
+    assert kinds == {
+        "exops_ingest": [("manual", "rest_api")],
+        "exops_transform": [("asset_triggered", "asset")],
+        "exops_publish": [("asset_triggered", "asset")],
+    }, kinds
+    for dag_id in DOWNSTREAM:
+        (run,) = chain["all_runs"][dag_id]
+        assert run["dag_run_id"] == chain["runs"][dag_id]["run_id"]
+        assert run["logical_date"] is None and not run["conf"]  # no day of its own
+
+
+def test_the_transform_ran_once_for_the_three_raw_assets(chain: dict) -> None:
+    """One transform run consumed one event of each raw Asset, each carrying the day."""
+    ingest_run = chain["runs"]["exops_ingest"]["run_id"]
+    consumed = chain["runs"]["exops_transform"]["consumed"]
+    assert sorted(e["uri"] for e in consumed) == sorted(RAW_ASSET_URIS.values())
+    for event in consumed:
+        assert event["source_dag_id"] == "exops_ingest"
+        assert event["source_run_id"] == ingest_run
+        assert event["extra"]["day"] == DAY.isoformat()
+    # the transform run passed the day on to the marts event the publish run started from
+    (marts,) = chain["runs"]["exops_publish"]["consumed"]
+    assert marts["source_dag_id"] == "exops_transform"
+    assert marts["source_run_id"] == chain["runs"]["exops_transform"]["run_id"]
+    assert marts["extra"] == {"days": [DAY.isoformat()]}
+
+
+def test_the_publish_run_reports_the_delivered_day(chain: dict) -> None:
+    """exops_publish took its day from the Asset events, not from a default."""
+    log = chain["runs"]["exops_publish"]["validate_log"]
+    assert f"as-of {DAY.isoformat()}: the day(s) of the ingest run(s) behind the marts" in log, log
+
+
 def test_tasks_ran_on_both_workers(chain: dict) -> None:
     hosts = {ti["hostname"] for run in chain["runs"].values() for ti in run["tis"]}
     assert hosts == {"worker1", "worker2"}, _ti_lines(chain)
@@ -131,7 +188,14 @@ def test_the_day_is_loaded_built_and_published(chain: dict) -> None:
     assert days == (DAYS, DAY)
     assert kpi is not None and kpi[0] > 0
     assert report == (True,)
-    assert any(chain["mail"].glob("*.eml"))
+    html = (chain["reports"] / DAY.isoformat() / "report.html").read_text()
+    assert DAY.isoformat() in html
+    mails = [
+        email.message_from_bytes(p.read_bytes(), policy=policy.default)
+        for p in chain["mail"].glob("*.eml")
+    ]
+    subjects = [m["Subject"] for m in mails]
+    assert f"[exops] Daily ops report {DAY}" in subjects, subjects
 
 
 def test_servers_listen_on_loopback_only(chain: dict) -> None:

@@ -7,6 +7,11 @@ JWT secret and Fernet key (generated per cluster, never stored in the repository
 server binds 127.0.0.1, and each worker reports its own hostname (``worker_hostname``) so a
 task instance says which worker ran it.
 
+The scheduler creates Asset-triggered runs as in production, but no time-scheduled ones: a
+cluster policy (``airflow_local_settings.py`` in the cluster's own config folder) gives every
+time-scheduled DAG Airflow's "no schedule" timetable, so the only runs of such a DAG are the
+ones a test triggers, for the test's own day, never a cron run for the machine's date.
+
 ``Cluster`` starts what it needs and stops everything it started, process group by process
 group; use it as a context manager.
 """
@@ -47,6 +52,22 @@ class ClusterError(RuntimeError):
     pass
 
 
+# the cluster's cluster policy: Airflow imports ``airflow_local_settings`` from
+# $AIRFLOW_HOME/config in every process (dag-processor included), so only this cluster has it
+LOCAL_SETTINGS = '''"""Cluster policy of a test cluster (tests/support/airflow_cluster.py)."""
+
+
+def dag_policy(dag):
+    """No time-scheduled runs here: a test triggers the runs of a time-scheduled DAG for its
+    own day; Asset-scheduled DAGs keep their schedule (the scheduler starts their runs)."""
+    from airflow.sdk.definitions.timetables.assets import AssetTriggeredTimetable
+    from airflow.sdk.definitions.timetables.simple import NullTimetable
+
+    if dag.timetable.can_be_scheduled and not isinstance(dag.timetable, AssetTriggeredTimetable):
+        dag.timetable = NullTimetable()
+'''
+
+
 def worker_hostname() -> str:
     """Airflow's ``hostname_callable`` for the workers: the name given to this worker."""
     return os.environ.get(HOSTNAME_ENV) or socket.getfqdn()
@@ -81,6 +102,7 @@ class Cluster:
     env: dict[str, str] = field(default_factory=dict)
     api_url: str = ""
     password: str = ""
+    _token: str = ""
     _metadata: tuple[str, str] | None = None  # (admin url, database name) to drop
     _cleanups: list = field(default_factory=list)
 
@@ -112,7 +134,8 @@ class Cluster:
         passwords.write_text(json.dumps({ADMIN: self.password}))
         passwords.chmod(0o600)
         home = self.workdir / "airflow"
-        home.mkdir(exist_ok=True)
+        (home / "config").mkdir(parents=True, exist_ok=True)
+        (home / "config" / "airflow_local_settings.py").write_text(LOCAL_SETTINGS)
         queue = f"exops-{uuid.uuid4().hex[:8]}"
         self._cleanups.append(lambda: _forget_queue(broker, queue))
         env = dict(self.task_env)
@@ -135,6 +158,9 @@ class Cluster:
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(port),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+                # a task's calls to the api-server wait longer than the default 5 s: on a busy
+                # machine a timeout there fails the task before it starts
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
                 "AIRFLOW__CORE__AUTH_MANAGER": (
                     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
                 ),
@@ -144,8 +170,8 @@ class Cluster:
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(SUPPORT_DIR), self.task_env.get("PYTHONPATH", "")) if p
                 ),
-                # runs come from the API only: no cron or Asset runs race the test's triggers
-                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                # the scheduler creates the Asset-triggered runs (no cron runs: LOCAL_SETTINGS)
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
@@ -288,19 +314,36 @@ class Cluster:
     # ---- the REST API -------------------------------------------------------------------
 
     def token(self) -> str:
-        response = httpx.post(
-            f"{self.api_url}/auth/token",
-            json={"username": ADMIN, "password": self.password},
-            timeout=30,
-        )
-        response.raise_for_status()
-        return response.json()["access_token"]
+        """A JWT from /auth/token, fetched once (it outlives any test) and again on a 401."""
+        if not self._token:
+            response = httpx.post(
+                f"{self.api_url}/auth/token",
+                json={"username": ADMIN, "password": self.password},
+                timeout=60,
+            )
+            response.raise_for_status()
+            self._token = response.json()["access_token"]
+        return self._token
 
     def api(self, method: str, path: str, **kwargs) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token()}"}
-        return httpx.request(
-            method, f"{self.api_url}/api/v2{path}", headers=headers, timeout=30, **kwargs
-        )
+        """A REST API call; a read is retried when the api-server is slow to answer (a busy
+        machine), a write never is (a trigger must not happen twice)."""
+        retries = 2 if method == "GET" else 0
+        while True:
+            headers = {"Authorization": f"Bearer {self.token()}"}
+            try:
+                response = httpx.request(
+                    method, f"{self.api_url}/api/v2{path}", headers=headers, timeout=60, **kwargs
+                )
+            except httpx.TimeoutException:
+                if not retries:
+                    raise
+                retries -= 1
+                continue
+            if response.status_code == 401 and retries:
+                self._token, retries = "", retries - 1
+                continue
+            return response
 
     def wait_for_dags(self, dag_ids: list[str], timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -322,6 +365,41 @@ class Cluster:
         if response.status_code >= 300:
             raise ClusterError(f"triggering {dag_id}: {response.status_code} {response.text}")
         return response.json()["dag_run_id"]
+
+    def dag_runs(self, dag_id: str) -> list[dict]:
+        """Every run of ``dag_id``, oldest first."""
+        path = f"/dags/{dag_id}/dagRuns"
+        response = self.api("GET", path, params={"order_by": "run_after", "limit": 100})
+        response.raise_for_status()
+        return response.json()["dag_runs"]
+
+    def wait_for_first_run(self, dag_id: str, timeout: float = 120) -> dict:
+        """The first run of ``dag_id`` once one exists (one the scheduler creates)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            if runs := self.dag_runs(dag_id):
+                return runs[0]
+            time.sleep(1)
+        raise ClusterError(f"no run of {dag_id} after {timeout:.0f}s\n{self.log_tails()}")
+
+    def upstream_asset_events(self, dag_id: str, run_id: str) -> list[dict]:
+        """The Asset events a run consumed (what an Asset-triggered run was started by)."""
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}/upstreamAssetEvents"
+        response = self.api("GET", path)
+        response.raise_for_status()
+        return response.json()["asset_events"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """A task's log file as the worker wrote it (the log folder is shared here)."""
+        path = (
+            Path(self.env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"])
+            / f"dag_id={dag_id}"
+            / f"run_id={run_id}"
+            / f"task_id={task_id}"
+            / f"attempt={try_number}.log"
+        )
+        return path.read_text(errors="replace")
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
         deadline = time.monotonic() + timeout
