@@ -96,6 +96,10 @@ class Report:
     charts: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG
     headline: dict = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (section, error)
+    # sections rendered by their own modules (alerts and what moved, restatements): HTML
+    # shown after the headline, text added to the mail's plain part
+    extra_html: list[str] = field(default_factory=list)
+    extra_text: list[str] = field(default_factory=list)
 
     def fail(self, what: str, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -132,6 +136,7 @@ class Report:
             "<p class='note'>All days are UTC. Counts of users below 5 are shown as &lt;5. "
             "Only validated data is reported.</p>"
             + self.tables[0].html()
+            + "".join(self.extra_html)
             + charts
             + "".join(t.html() for t in self.tables[1:])
             + "</body></html>"
@@ -198,10 +203,16 @@ def _headline(conn: psycopg.Connection, as_of: date) -> tuple[Table, dict]:
     return table, today
 
 
-def build(conn: psycopg.Connection, as_of: date) -> Report:
-    """Read the marts for ``as_of`` into the report's tables and charts."""
+def build(
+    conn: psycopg.Connection,
+    as_of: date,
+    extra_html: list[str] | None = None,
+    extra_text: list[str] | None = None,
+) -> Report:
+    """Read the marts for ``as_of`` into the report's tables and charts; ``extra_html`` and
+    ``extra_text``: sections rendered elsewhere (see :mod:`exops.publish.sections`)."""
     p = {"as_of": as_of, "d30": as_of - timedelta(days=29), "d7": as_of - timedelta(days=6)}
-    report = Report(as_of, [])
+    report = Report(as_of, [], extra_html=list(extra_html or []), extra_text=list(extra_text or []))
 
     def section(name, title, columns, sql, note=""):
         try:
@@ -503,6 +514,8 @@ def email(report: Report, sender: str, recipients: list[str], msg_id: str) -> Em
         lines.append(
             f"{row['kpi']}: {fmt.number(row['value'])} (DoD {row['dod']}, WoW {row['wow']})"
         )
+    for text in report.extra_text:
+        lines += ["", text.rstrip()]
     lines += ["", "The full report is the HTML part of this mail; tables are attached as CSV."]
     if report.failures:
         lines += ["", "Sections that could not be rendered (data engineers were told):"]
