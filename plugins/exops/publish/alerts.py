@@ -272,13 +272,18 @@ def evaluate_rule(
     m = mart(rule.mart)
     metric = m.metric(rule.metric)
     excluded = incident_days(list(incidents), m.name)
-    for values, series in sorted(_series(conn, rule, m, first, last).items()):
+    # the cooldown is replayed from the data: the days before ``first`` count too
+    replay_from = first - timedelta(days=rule.cooldown_days)
+    for values, series in sorted(_series(conn, rule, m, replay_from, last).items()):
         points = {d: v for d, (v, _) in series.items()}
         segment_text = _segment_text(rule.by, values)
-        for day in sorted(d for d in points if first <= d <= last):
+        last_fired: date | None = None
+        for day in sorted(d for d in points if replay_from <= d <= last):
             if rule.min_sample is not None:
                 sample = series[day][1]
                 if sample is None or sample < rule.min_sample.at_least:
+                    if day < first:
+                        continue
                     out.not_evaluated.append(
                         NotEvaluated(
                             rule.name,
@@ -292,6 +297,11 @@ def evaluate_rule(
                     continue
             verdict = fires(rule, m, points, day, excluded)
             if verdict is None:
+                continue
+            if last_fired is not None and (day - last_fired).days <= rule.cooldown_days:
+                continue  # still cooling down from the last time it fired
+            last_fired = day
+            if day < first:
                 continue
             segment = dict(zip(rule.by, values, strict=True))
             where = ", ".join(f"{k}={v}" for k, v in rule.where.items())

@@ -14,9 +14,10 @@ email has a row in ``publish.digests``, its key in the at-most-once outbox
 audience was sent that no longer holds after restated data
 (:mod:`exops.publish.restatements`).
 
-Ranking: alerts whose number is money or drives money come first, by the USD at stake
-(fees missing or gained against the baseline when the mart has fees, the metric's own gap
-when it is money); then by severity, then by the size of the relative change.
+Ranking: alerts whose number is money or drives money come first, by the USD at stake (the
+metric's own gap to its baseline when it is money, the volume missing against the same
+baseline when it drives volume: trades, traders); then by severity, then by the size of the
+relative change.
 """
 
 from __future__ import annotations

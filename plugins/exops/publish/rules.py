@@ -22,6 +22,9 @@ Every rule may also set (defaults in brackets, see ``config/alert_rules.yaml``):
 - ``min_sample`` [none]: ``{metric: <a metric of the same mart>, at_least: N}``: a
   segment and day whose sample (e.g. NPS ``responses``, ``traders``) is below N is not
   evaluated, and the report lists it as such;
+- ``cooldown_days`` [0]: after the rule fires for a segment, it does not fire again for
+  that segment within this many days (a level shift is news once, not every day until the
+  baseline catches up); computed from the data alone, so a replay gives the same answer;
 - ``deliver`` [digest]: ``digest`` (the audience's one email of the day) or ``immediate``
   (an email of its own at once: for critical risk alerts).
 
@@ -109,6 +112,7 @@ class Rule(_Strict):
     min_abs_change: float = Field(default=0, ge=0)
     min_sample: MinSample | None = None
     deliver: Literal["digest", "immediate"] = "digest"
+    cooldown_days: int = Field(default=0, ge=0, le=366)
 
 
 class RuleFile(_Strict):

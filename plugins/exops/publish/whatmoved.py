@@ -10,6 +10,9 @@ same comparison days), its "after" its value on the alert's day; segments are ra
 much of the total change they carry, in the direction of the change, and the few that make
 up most of it (80%, at most three per breakdown) are kept.
 
+What is at stake: the metric's own gap to its baseline when it is money, the volume missing
+against the same baseline days when it drives volume (trades, traders).
+
 Only additive metrics (sums) are broken down: a ratio's change is not the sum of its
 segments' changes. Small user counts stay suppressed where they are shown.
 """
@@ -57,9 +60,9 @@ _OWN_SEGMENTS: dict[str, tuple[str, ...]] = {
     "acquisition_funnel": ("acquisition_channel",),
     "risk_alerts": ("alert_type",),
 }
-# marts with fees: an alert on their volume, trades or traders puts fees at stake
-_FEES_MARTS = ("exchange_daily_kpis", "product_daily_kpis", "user_tier_daily")
-_FEE_DRIVERS = ("volume_usd", "fees_usd", "trade_count", "traders", "active_users", "new_traders")
+# marts with volume: an alert on their trades or traders puts volume at stake
+_VOLUME_MARTS = ("exchange_daily_kpis", "product_daily_kpis", "user_tier_daily")
+_VOLUME_DRIVERS = ("trade_count", "traders", "active_users", "new_traders")
 
 
 @dataclass(frozen=True)
@@ -176,15 +179,18 @@ def stake_usd(
     value: float | None,
     baseline: float | None,
 ) -> tuple[float, str] | None:
-    """(USD, what) at stake: the fees missing (or gained) against the baseline when the
-    metric drives fees, the metric's own gap when it is money; None otherwise."""
-    if mart_name in _FEES_MARTS and metric in _FEE_DRIVERS and baseline_days:
-        m = MART_BY_NAME[mart_name]
-        per_day = _values(conn, m, "fees_usd", None, scope, [day, *baseline_days]).get("all", {})
-        before, after = _before_after(per_day, day, baseline_days)
-        return abs(after - before), "fees"
-    if metric.endswith("_usd") and value is not None and baseline is not None:
+    """(USD, of what) at stake: the metric's own gap to its baseline when it is money
+    (volume, fees, deposits); the volume missing (or gained) against the same baseline days
+    when the metric drives volume (trades, traders); None otherwise."""
+    if metric.endswith("_usd"):
+        if value is None or baseline is None:
+            return None
         return abs(value - baseline), metric.removesuffix("_usd").replace("_", " ")
+    if mart_name in _VOLUME_MARTS and metric in _VOLUME_DRIVERS and baseline_days:
+        m = MART_BY_NAME[mart_name]
+        per_day = _values(conn, m, "volume_usd", None, scope, [day, *baseline_days])
+        before, after = _before_after(per_day.get("all", {}), day, baseline_days)
+        return abs(after - before), "volume"
     return None
 
 
