@@ -205,3 +205,34 @@ def test_restatement_tolerance_is_relative_for_amounts_and_a_unit_for_counts():
     assert not beyond_tolerance("exchange_daily_kpis", "traders", 100, 100)
     assert beyond_tolerance("exchange_daily_kpis", "stickiness", 0.2, 0.2003)
     assert beyond_tolerance("exchange_daily_kpis", "volume_usd", None, 5)
+
+
+def test_cooldown_fires_on_the_onset_only_and_a_replay_from_any_day_agrees():
+    from exops.publish.alerts import evaluate_rule
+
+    (rule,) = parse_rules(
+        "rules:\n  - name: r\n    mart: exchange_daily_kpis\n    metric: volume_usd\n"
+        "    condition: {type: threshold, below: 10}\n    cooldown_days: 5\n"
+        "    recipients: [ops]\n"
+    )
+    low = {D + timedelta(days=k) for k in (0, 1, 2, 9, 20)}  # onsets: D, D+9 (gap > 5), D+20
+    days = [D + timedelta(days=k) for k in range(25)]
+
+    class Rows:
+        def __init__(self, start, last):
+            self.rows = [(d, 1.0 if d in low else 50.0, None) for d in days if start <= d <= last]
+
+        def __iter__(self):
+            return iter(self.rows)
+
+    class Conn:
+        def execute(self, sql, params):
+            return Rows(params[0], params[1])
+
+    def fired(first):
+        found = evaluate_rule(Conn(), rule, first, D + timedelta(days=24), with_events=False)
+        return [a.day for a in found.alerts]
+
+    assert fired(D) == [D, D + timedelta(days=9), D + timedelta(days=20)]
+    # starting the replay mid-episode gives the same answer for the days both cover
+    assert fired(D + timedelta(days=2)) == [D + timedelta(days=9), D + timedelta(days=20)]

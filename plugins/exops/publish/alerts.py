@@ -272,12 +272,13 @@ def evaluate_rule(
     m = mart(rule.mart)
     metric = m.metric(rule.metric)
     excluded = incident_days(list(incidents), m.name)
-    # the cooldown is replayed from the data: the days before ``first`` count too
+    # the cooldown looks at the data alone (did the condition hold on the cooldown_days
+    # before?), so that a live run and a backtest agree whatever their first day
     replay_from = first - timedelta(days=rule.cooldown_days)
     for values, series in sorted(_series(conn, rule, m, replay_from, last).items()):
         points = {d: v for d, (v, _) in series.items()}
         segment_text = _segment_text(rule.by, values)
-        last_fired: date | None = None
+        last_held: date | None = None
         for day in sorted(d for d in points if replay_from <= d <= last):
             if rule.min_sample is not None:
                 sample = series[day][1]
@@ -298,9 +299,9 @@ def evaluate_rule(
             verdict = fires(rule, m, points, day, excluded)
             if verdict is None:
                 continue
-            if last_fired is not None and (day - last_fired).days <= rule.cooldown_days:
-                continue  # still cooling down from the last time it fired
-            last_fired = day
+            held_before, last_held = last_held, day
+            if held_before is not None and (day - held_before).days <= rule.cooldown_days:
+                continue  # the condition already held within the cooldown: not news
             if day < first:
                 continue
             segment = dict(zip(rule.by, values, strict=True))

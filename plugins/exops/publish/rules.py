@@ -22,9 +22,10 @@ Every rule may also set (defaults in brackets, see ``config/alert_rules.yaml``):
 - ``min_sample`` [none]: ``{metric: <a metric of the same mart>, at_least: N}``: a
   segment and day whose sample (e.g. NPS ``responses``, ``traders``) is below N is not
   evaluated, and the report lists it as such;
-- ``cooldown_days`` [0]: after the rule fires for a segment, it does not fire again for
-  that segment within this many days (a level shift is news once, not every day until the
-  baseline catches up); computed from the data alone, so a replay gives the same answer;
+- ``cooldown_days`` [0]: the rule fires for a segment only if its condition did not
+  already hold for that segment on any of the previous ``cooldown_days`` days (a level
+  shift, a risk alert type that keeps coming, is news once, not every day until the
+  baseline catches up); decided from the data alone, so a backtest and a live run agree;
 - ``deliver`` [digest]: ``digest`` (the audience's one email of the day) or ``immediate``
   (an email of its own at once: for critical risk alerts).
 
