@@ -352,3 +352,16 @@ def evaluate(
         out.alerts.extend(found.alerts)
         out.not_evaluated.extend(found.not_evaluated)
     return out
+
+
+def still_holds(
+    conn: psycopg.Connection,
+    rule: Rule,
+    segment: str,
+    day: date,
+    incidents: list[Incident] = (),
+) -> bool:
+    """Whether ``rule`` still fires for ``segment`` on ``day`` on the marts as they are now
+    (for an alert held until its inputs are complete, or one whose number was restated)."""
+    found = evaluate_rule(conn, rule, day, day, incidents, with_events=False)
+    return any(a.segment == segment for a in found.alerts)

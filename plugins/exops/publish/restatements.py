@@ -26,7 +26,7 @@ from psycopg.rows import dict_row
 
 from exops.marts import MART_BY_NAME
 from exops.publish import formatting as fmt
-from exops.publish.alerts import evaluate_rule
+from exops.publish.alerts import still_holds
 from exops.publish.baseline import Incident
 from exops.publish.rules import Rule
 from exops.publish.whatmoved import is_additive
@@ -228,8 +228,7 @@ def retract(
         rule = rules_by_name.get(row["rule"])
         if restatement is None or rule is None:
             continue
-        still = evaluate_rule(conn, rule, row["day"], row["day"], incidents, with_events=False)
-        if any(a.segment == row["segment"] for a in still.alerts):
+        if still_holds(conn, rule, row["segment"], row["day"], incidents):
             continue
         uc = MART_BY_NAME[n.mart].metric(n.metric).user_count
         note = (
