@@ -1,7 +1,13 @@
 {#-
   The change window of a build. exops.transform computes it once, before dbt starts
   (plugins/exops/transform/window.py: the load audit and the rows loaded since the last
-  successful build), and passes it as vars:
+  successful build), records it in transform.builds and hands it to dbt in the environment,
+  one variable per value: EXOPS_DBT_<NAME> (EXOPS_DBT_WINDOW_START ...), read through
+  window_var(name) here and, in the data tests' `where`, through env_var. Not as --vars: dbt
+  drops partial parsing and parses the whole project again whenever the vars change (every
+  build), while a changed environment variable re-parses only the files that read it at parse
+  time (the test YAML and the few models whose config depends on the window). A value given
+  with --vars still wins (a build by hand).
 
   - window_start (window_start_week, window_start_month: its Monday, its month's first day):
     the first day the day models rebuild, through the as-of date; 1900-01-01 on a full build;
@@ -12,18 +18,32 @@
   The data tests of the windowed models look at the window's rows only (their `where`
   config: `<date column> >= window_start`; everything on a full build).
 
-  Run by hand (`dbt build`, `dbt docs generate` without vars) nothing fails: a first build
-  builds everything; on existing tables the staged facts stage nothing new (loaded_dates
-  empty, since = ceiling = 0) and the day models rebuild every day from what is staged.
-  `exops transform` is the way to bring the warehouse up to date.
+  Run by hand (`dbt build`, `dbt docs generate` without the environment) nothing fails: a
+  first build builds everything; on existing tables the staged facts stage nothing new
+  (loaded_dates empty, since = ceiling = 0) and the day models rebuild every day from what is
+  staged. `exops transform` is the way to bring the warehouse up to date.
 -#}
+
+{#- A value of the window: --vars first, then EXOPS_DBT_<NAME> (text for a text default,
+    JSON otherwise), then the default. -#}
+{% macro window_var(name, default) -%}
+    {%- set raw = env_var('EXOPS_DBT_' ~ (name | upper), '') -%}
+    {%- if raw == '' -%}
+        {%- set value = default -%}
+    {%- elif default is string -%}
+        {%- set value = raw -%}
+    {%- else -%}
+        {%- set value = fromjson(raw) -%}
+    {%- endif -%}
+    {{ return(var(name, value)) }}
+{%- endmacro %}
 
 {#- The first day (week, month) a model rebuilds, as a date literal: everything unless this is
     an incremental run. -#}
 {% macro window_start(grain='day') -%}
     {%- set name = {'day': 'window_start', 'week': 'window_start_week', 'month': 'window_start_month'}[grain] -%}
     {%- if is_incremental() -%}
-        cast('{{ var(name, "1900-01-01") }}' as date)
+        cast('{{ window_var(name, "1900-01-01") }}' as date)
     {%- else -%}
         cast('1900-01-01' as date)
     {%- endif -%}
@@ -32,7 +52,8 @@
 {#- The first day this build rebuilds, for what is not incremental itself (a view's pre-hook):
     1900-01-01 on a full build or without vars. -#}
 {% macro build_window_start() -%}
-    cast('{{ var("window_start", "1900-01-01") }}' as date)
+    {#- (hooks are rendered at parse time too: the window only when executing) -#}
+    cast('{{ window_var("window_start", "1900-01-01") if execute else "1900-01-01" }}' as date)
 {%- endmacro %}
 
 {#- Config of a model incremental by day (week, month): an incremental run deletes the

@@ -3,8 +3,8 @@
     linked-account alerts of their pairs are dropped on every day and rebuilt (the days of
     the window are dropped anyway). -#}
 {% macro delete_relinked_pair_alerts() -%}
-    {%- set relinked = var('relinked_users', []) -%}
-    {%- if is_incremental() and relinked -%}
+    {%- set relinked = window_var('relinked_users', []) if is_incremental() else [] -%}
+    {%- if relinked -%}
         delete from {{ this }}
         where alert_type = 'linked_account_trade'
             and (
@@ -20,7 +20,7 @@
 {% macro campaigns_to_recompute() -%}
     select campaign_id from {{ ref('stg_crm__campaigns') }}
     where start_date - 1 >= {{ window_start() }}
-        or campaign_id in {{ text_list(var('changed_campaigns', [])) }}
+        or campaign_id in {{ text_list(window_var('changed_campaigns', [])) }}
 {%- endmacro %}
 
 {#- Pre-hook of int_campaign_members: the campaigns about to be recomputed go (the select

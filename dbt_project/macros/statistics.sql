@@ -15,7 +15,10 @@
     a year change its statistics little, and for the new days the planner reads the index's
     actual bounds (analyzing the year's big tables cost seconds of every daily build). -#}
 {% macro postgres__refresh_statistics() -%}
-    {%- set full_build = var('window_start', '1900-01-01') == '1900-01-01' -%}
+    {#- at parse time dbt renders the hook too: no window read there, or every model would
+        be parsed again whenever the window moves -#}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set full_build = window_var('window_start', '1900-01-01') == '1900-01-01' -%}
     {%- if config.get('materialized') == 'table'
         or (config.get('materialized') == 'incremental' and (full_build or should_full_refresh())) -%}
         analyze {{ this }}

@@ -30,17 +30,22 @@ from collections.abc import Callable
 
 import psycopg
 
-from exops import notify, roles, warehouse
+from exops import notify, roles, warehouse, webhook
 from exops.ingest import audit
+from exops.publish import provisional
 from exops.publish import store as publish_store
+from exops.quality import source_health
 from exops.quality import store as quality_store
 
 # each stage's own tables, in the order of the data's journey
 STAGE_TABLES: tuple[Callable[[psycopg.Connection], None], ...] = (
     audit.ensure_raw_tables,
     quality_store.ensure_quality_tables,
+    source_health.ensure_source_health_table,
     publish_store.ensure_publish_tables,
+    provisional.ensure_held_table,
     notify.ensure_notifications_table,
+    webhook.ensure_webhook_table,
 )
 
 

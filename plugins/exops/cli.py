@@ -76,6 +76,7 @@ def main(verbose: bool) -> None:
       ingest     load complete landing partitions into the warehouse's raw schema
       unload     take a loaded partition back out of raw (recorded in the audit)
       transform  build the KPI marts with dbt
+      health     judge each source's delivery for a day (freshness, volume, schema)
       metrics    query the governed metrics over the marts (MetricFlow, as bi_reader)
       run        all stages, orchestrated by Airflow (what `make run` does)
 
@@ -478,6 +479,44 @@ def validate(as_of: date | None, full: bool, docs: bool) -> None:
     click.echo(result.summary())
     if result.data_docs:
         click.echo(f"data docs: {result.data_docs}")
+
+
+@main.command()
+@click.option("--as-of", "as_of", callback=_parse_date, help="Date to judge [default: latest].")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Delivery expectations [default: config/source_health.yaml].",
+)
+def health(as_of: date | None, config_path: Path | None) -> None:
+    """Judge each source entity's delivery for the as-of date (and the days before it):
+    freshness, volume against the same weekdays, files rejected and unknown columns.
+
+    Judged at the as-of day + 1 at the configured hour, never by the clock; stored in
+    audit.source_health (`exops validate` does the same). Exit 1 when a source makes marts
+    provisional for the as-of date.
+    """
+    from exops import warehouse as wh
+    from exops.quality import source_health
+    from exops.quality.asof import resolve_as_of
+
+    _stage_ready()
+    try:
+        config = source_health.load_config(config_path)
+    except source_health.HealthConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    with wh.connection(wh.stage_url("transformer"), autocommit=True) as conn:
+        day = resolve_as_of(conn, as_of)
+        result = source_health.check(conn, day, config)
+    for line in result.summary_lines():
+        click.echo(line)
+    held = [f for f in result.problems(day) if f.holds]
+    for mart in sorted({m for f in held for m in f.affected_marts or ("(every mart)",)}):
+        click.echo(f"  provisional: {mart}")
+    if held:
+        sys.exit(1)
 
 
 @main.command()

@@ -46,7 +46,9 @@ _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/@:]*):([^\s/@]
 _KEY_VALUE_SECRET = re.compile(
     r"(?i)\b(password|passwd|pwd|secret|token|api_key)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
 )
-_SECRET_ENV = re.compile(r"(?i)(password|passwd|secret|token|fernet|private_key|api_key)")
+_SECRET_ENV = re.compile(
+    r"(?i)(password|passwd|secret|token|fernet|private_key|api_key|webhook_url)"
+)
 MASK = "***"
 
 NOTIFICATIONS_DDL = (
@@ -106,22 +108,39 @@ def error_excerpt(error: BaseException | str | None, lines: int = 20, chars: int
     return mask_secrets(cut)
 
 
-def _message(subject: str, body: str, msg_id: str, recipients: list[str], sender: str):
+def _message(
+    subject: str,
+    body: str,
+    msg_id: str,
+    recipients: list[str],
+    sender: str,
+    html: str | None = None,
+):
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
     msg["Subject"] = header_text(subject)
     msg["Message-ID"] = msg_id
     msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
     return msg
 
 
-def send_once(conn: psycopg.Connection, key: str, kind: str, subject: str, body: str) -> bool:
-    """Email data engineers unless ``key`` was told before; True when this call sent it."""
+def send_once(
+    conn: psycopg.Connection,
+    key: str,
+    kind: str,
+    subject: str,
+    body: str,
+    html: str | None = None,
+) -> bool:
+    """Email data engineers unless ``key`` was told before (``html``: an HTML alternative of
+    ``body``); True when this call sent it."""
     settings = mail_settings()
     recipients = settings.recipients(["data_eng"])
     msg_id = message_id("notification", key)
-    message = _message(subject, body, msg_id, recipients, settings.sender)
+    message = _message(subject, body, msg_id, recipients, settings.sender, html)
     _ensure_notifications(conn)
     with conn.transaction():
         claimed = conn.execute(

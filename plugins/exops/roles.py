@@ -16,10 +16,11 @@ role                   writes (owns)                          reads
                        quarantine)
 ``exops_transformer``  staging, intermediate, marts,          raw; the load audit
                        transform (build records), quality     (audit.loads, partitions,
-                       (the gate's results)                   pending_partitions, unloads),
-                                                              never audit.quarantine
+                       (the gate's results),                  pending_partitions, unloads),
+                       audit.source_health                    never audit.quarantine
 ``exops_publisher``    publish (alerts, reports sent)         marts, quality,
-                                                              audit.partitions (as-of date)
+                                                              audit.partitions (as-of date),
+                                                              audit.source_health
 ``bi_reader``          -                                      marts
 =====================  =====================================  ==============================
 
@@ -77,7 +78,10 @@ LOAD_AUDIT_TABLES = ("loads", "partitions", "pending_partitions", "unloads")
 # schema -> reader -> the tables it may read (None: every table, now and later)
 READS: dict[str, dict[str, tuple[str, ...] | None]] = {
     "raw": {TRANSFORMER_ROLE: None},
-    "audit": {TRANSFORMER_ROLE: LOAD_AUDIT_TABLES, PUBLISHER_ROLE: ("partitions",)},
+    "audit": {
+        TRANSFORMER_ROLE: LOAD_AUDIT_TABLES,
+        PUBLISHER_ROLE: ("partitions", "source_health"),
+    },
     "marts": {PUBLISHER_ROLE: None, BI_READER_ROLE: None},
     "quality": {PUBLISHER_ROLE: None},
     # the publish deadline is checked at the start of every stage
@@ -87,6 +91,8 @@ READS: dict[str, dict[str, tuple[str, ...] | None]] = {
 # failure, once (exops.notify)
 WRITES: dict[str, dict[str, tuple[str, ...]]] = {
     "publish": {LOADER_ROLE: ("notifications",), TRANSFORMER_ROLE: ("notifications",)},
+    # source health is judged by the quality gate (exops.quality.source_health)
+    "audit": {TRANSFORMER_ROLE: ("source_health",)},
 }
 # relkind -> the ALTER ... OWNER TO statement for it
 _ALTER_KIND = {

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # plugins/exops/settings.py -> repository root
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAIL_TO_PREFIX = "EXOPS_MAIL_TO_"
+WEBHOOK_URL_PREFIX = "EXOPS_WEBHOOK_URL_"
 _ADDRESS = re.compile(r"^[^@\s,<>]+@[^@\s,<>]+$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -135,6 +136,22 @@ def _audiences(raw: Any) -> Any:
             if not _ADDRESS.match(part):
                 raise ValueError(f"{name}: {part!r} is not an email address")
         out[audience] = tuple(parts)
+    return out
+
+
+def _webhooks(raw: Any) -> Any:
+    """{audience: "https://..."}, each an http(s) URL with a host; errors name the variable,
+    never the URL (it is a secret: whoever holds it may post)."""
+    out = {}
+    for audience, url in raw.items():
+        name = f"{WEBHOOK_URL_PREFIX}{audience.upper()}"
+        parts = urlsplit(str(url).strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"{name} must be an http:// or https:// URL with a host"
+                f" (got scheme {parts.scheme!r})"
+            )
+        out[audience] = str(url).strip()
     return out
 
 
@@ -308,6 +325,19 @@ class Settings(BaseSettings):
         json_schema_extra={"default_shown": "`<audience>@exops.local` with the local sink"},
     )
 
+    webhook_urls: Annotated[dict[str, str], BeforeValidator(_webhooks)] = Field(
+        default_factory=dict,
+        validation_alias=AliasChoices("EXOPS_WEBHOOK_URL_<AUDIENCE>"),
+        description="a Slack-compatible incoming-webhook URL of an audience (`ops`, `risk`,"
+        " `data_eng`, ...): its alerts and notices are also posted there, each at most once;"
+        " a secret, never logged",
+        json_schema_extra={"default_shown": "none: email only"},
+        repr=False,
+    )
+    webhook_timeout_seconds: Positive = _env(
+        "WEBHOOK_TIMEOUT_SECONDS", "timeout of one webhook POST", 10
+    )
+
     @model_validator(mode="after")
     def _smtp_login_pairs(self) -> Settings:
         if bool(self.smtp_user) != bool(self.smtp_password):
@@ -361,6 +391,17 @@ def _environment(env: Mapping[str, str]) -> dict[str, Any]:
     """The values ``env`` sets, by variable: blanks dropped, secrets read from files."""
     values: dict[str, Any] = {}
     for name in FIELDS_BY_VARIABLE:
+        if name == f"{WEBHOOK_URL_PREFIX}<AUDIENCE>":
+            hooks = {
+                key[len(WEBHOOK_URL_PREFIX) :].lower(): text
+                for key, text in env.items()
+                if key.startswith(WEBHOOK_URL_PREFIX)
+                and len(key) > len(WEBHOOK_URL_PREFIX)
+                and text.strip()
+            }
+            if hooks:
+                values[name] = hooks
+            continue
         if name == f"{MAIL_TO_PREFIX}<AUDIENCE>":
             audiences = {
                 key[len(MAIL_TO_PREFIX) :].lower(): text

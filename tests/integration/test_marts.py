@@ -337,3 +337,36 @@ def test_missing_price_fails_the_build_naming_asset_and_day(
     assert "int_trades_priced" in message
     assert result.models_skipped > 0
     assert db.execute("select count(*) from marts.exchange_daily_kpis").fetchone()[0] == before
+
+
+def test_published_marts_enforce_not_null_and_ranges(db: psycopg.Connection) -> None:
+    """The published marts' not-null and range rules are constraints of their contracts,
+    enforced by the table: a violating row cannot be written, by a build or by hand."""
+    day = db.execute("select max(activity_date) from marts.exchange_daily_kpis").fetchone()[0]
+    copy = (
+        "insert into marts.exchange_daily_kpis select * from marts.exchange_daily_kpis"
+        " where activity_date = %s"
+    )
+    for change, error in [
+        ("trade_count = -1", psycopg.errors.CheckViolation),
+        ("fees_usd = null", psycopg.errors.NotNullViolation),
+    ]:
+        with pytest.raises(error):
+            with db.transaction():
+                db.execute(copy, [day])
+                db.execute(
+                    f"update marts.exchange_daily_kpis set {change}"
+                    " where ctid = (select max(ctid) from marts.exchange_daily_kpis)"
+                )
+    for mart, column, bad in [
+        ("acquisition_funnel", "kyc_rate", "1.5"),
+        ("feedback_daily", "avg_csat", "6"),
+    ]:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            with db.transaction():
+                db.execute(f"update marts.{mart} set {column} = {bad}")
+    nullable = db.execute(
+        "select count(*) from information_schema.columns where table_schema = 'marts'"
+        " and is_nullable = 'NO'"
+    ).fetchone()[0]
+    assert nullable >= 100

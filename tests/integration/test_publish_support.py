@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from exops.contract import ENTITIES
 from exops.ingest.audit import ensure_raw_tables
 
 AS_OF = date(2026, 9, 30)
@@ -167,6 +168,23 @@ def _raw(conn: psycopg.Connection) -> None:
         " (90, 'crm', 'users', %(d)s, 'users/empty', 'x', 0, 0, 0, 0, 'empty'),"
         " (91, 'exchange', 'trades', %(d)s, 'trades/empty', 'x', 0, 0, 0, 0, 'empty')",
         {"d": AS_OF},
+    )
+    # ... and so is every other entity of the contract, each day (source health judges them)
+    conn.execute(
+        "insert into audit.loads (load_id, source, entity, partition_date, file_path, sha256,"
+        " file_bytes, rows_in_file, rows_loaded, rows_quarantined, status)"
+        " select 1000 + (row_number() over ())::int, e.source, e.entity, d::date,"
+        " e.entity || '/dt=' || d::date || '/empty', 'x', 0, 0, 0, 0, 'empty'"
+        " from unnest(%(sources)s::text[], %(entities)s::text[]) as e(source, entity),"
+        " generate_series(%(first)s::date, %(d)s::date, interval '1 day') as d"
+        " where not exists (select from audit.loads l where l.source = e.source"
+        "   and l.entity = e.entity and l.partition_date = d::date)",
+        {
+            "sources": [e.source for e in ENTITIES],
+            "entities": [e.name for e in ENTITIES],
+            "first": FIRST,
+            "d": AS_OF,
+        },
     )
     conn.execute(
         "insert into audit.partitions (source, entity, partition_date, fingerprint, load_id,"

@@ -23,6 +23,7 @@ from test_publish_support import mail_environment
 
 from exops import pipeline, roles, transform, warehouse
 from exops.cli import main
+from exops.contract import ENTITIES
 from exops.settings import dbt_project_dir
 from exops.simulate import simulate
 
@@ -186,10 +187,16 @@ def test_the_whole_chain_ran_as_the_stage_roles(chain: dict) -> None:
                 " (schemaname, tablename) in (('raw', 'exchange_trades'), ('audit', 'loads'),"
                 " ('audit', 'quarantine'), ('marts', 'exchange_daily_kpis'),"
                 " ('transform', 'builds'), ('quality', 'validation_runs'),"
-                " ('publish', 'reports_sent'), ('publish', 'kpi_alerts'))"
+                " ('publish', 'reports_sent'), ('publish', 'kpi_alerts'),"
+                " ('audit', 'source_health'), ('publish', 'held_alerts'),"
+                " ('publish', 'webhook_deliveries'))"
             ).fetchall()
         )
         assert conn.execute("select count(*) from raw.exchange_trades").fetchone()[0] > 0
+        # the gate (as the transformer) judged the day's sources into the loader's audit schema
+        assert conn.execute(
+            "select count(*) from audit.source_health where day = %s", (day,)
+        ).fetchone()[0] == 3 * len(ENTITIES)
         assert conn.execute(
             "select bool_and(passed) from quality.validation_runs where as_of = %s", (day,)
         ).fetchone()[0]
@@ -215,6 +222,9 @@ def test_the_whole_chain_ran_as_the_stage_roles(chain: dict) -> None:
         "quality.validation_runs": "exops_transformer",
         "publish.reports_sent": "exops_publisher",
         "publish.kpi_alerts": "exops_publisher",
+        "audit.source_health": "exops_loader",
+        "publish.held_alerts": "exops_publisher",
+        "publish.webhook_deliveries": "exops_publisher",
     }
 
 

@@ -27,7 +27,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         frozenset({"exops.roles", "exops.mail", "exops.marts", "exops.assets"}),
     ),
     ("warehouse access", frozenset({"exops.warehouse"})),
-    ("the at-most-once outbox and notifications", frozenset({"exops.outbox", "exops.notify"})),
+    (
+        "the at-most-once outbox, notifications and the webhook channel",
+        frozenset({"exops.outbox", "exops.notify", "exops.webhook"}),
+    ),
     ("landing (the simulator)", frozenset({"exops.simulate"})),
     ("ingest", frozenset({"exops.ingest"})),
     ("transform", frozenset({"exops.transform"})),

@@ -13,8 +13,9 @@ from exops import settings
 from exops.settings import SettingError, Settings, load_settings, variable
 
 ROOT = Path(__file__).resolve().parents[2]
-# read by something other than exops: dbt's profile (exops sets them per build), Superset's
-# provisioning in .venv-bi (exops bi sets them), compose, the test tooling and tests' names
+# read by something other than exops: dbt's profile and window (exops sets them per build),
+# Superset's provisioning in .venv-bi (exops bi sets them), compose, the test tooling and
+# tests' names
 NOT_SETTINGS = {
     "EXOPS_PG_HOST",
     "EXOPS_PG_PORT",
@@ -30,6 +31,10 @@ NOT_SETTINGS = {
     "EXOPS_WORKER_HOSTNAME",
     "EXOPS_TEST_SECRET",
     "EXOPS_FILES",
+    # the change window exops hands each dbt build (EXOPS_DBT_<NAME>, ChangeWindow.dbt_env)
+    "EXOPS_DBT_WINDOW_START",
+    "EXOPS_DBT_WINDOW_START_WEEK",
+    "EXOPS_DBT_WINDOW_START_MONTH",
 }
 
 
@@ -53,7 +58,11 @@ def _variables_in_the_repository() -> set[str]:
 def _known(name: str) -> bool:
     if name in settings.FIELDS_BY_VARIABLE or name in NOT_SETTINGS:
         return True
-    if name.startswith(settings.MAIL_TO_PREFIX) or name in ("EXOPS_MAIL_TO", "EXOPS_PG"):
+    if name.startswith((settings.MAIL_TO_PREFIX, settings.WEBHOOK_URL_PREFIX)) or name in (
+        "EXOPS_MAIL_TO",
+        "EXOPS_WEBHOOK_URL",
+        "EXOPS_PG",
+    ):
         return True
     base = name.removesuffix("_FILE")
     return name.endswith("_FILE") and base in settings.SECRETS

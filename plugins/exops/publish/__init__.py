@@ -41,9 +41,13 @@ class PublishResult:
     alerts_unconfirmed: int = 0
     alert_mails: int = 0
     alerts_retracted: int = 0
-    alerts_held: list[str] = field(default_factory=list)
     not_evaluated: int = 0
     restated: int = 0
+    alerts_held: int = 0  # marts provisional: inputs stale or anomalous that day
+    alerts_released: int = 0  # held earlier, stored now that their inputs are complete
+    provisional_sources: list[str] = field(default_factory=list)
+    source_health_told: bool = False
+    webhook_posts: int = 0
     report_path: Path | None = None
     report_emailed: bool = False
     report_already_sent: bool = False
@@ -63,9 +67,10 @@ class PublishResult:
         text = (
             f"publish {self.as_of}: {self.alerts_found} alert(s), {self.alerts_new} new, "
             f"{self.alerts_emailed} emailed in {self.alert_mails} mail(s), "
-            f"{self.alerts_unconfirmed} unconfirmed, {len(self.alerts_held)} held, "
-            f"{self.alerts_retracted} retracted; {self.not_evaluated} not evaluated "
-            f"(sample too small); {self.restated} restated number(s); "
+            f"{self.alerts_unconfirmed} unconfirmed, {self.alerts_held} held, "
+            f"{self.alerts_released} released, {self.alerts_retracted} retracted; "
+            f"{self.not_evaluated} not evaluated (sample too small); "
+            f"{self.restated} restated number(s); "
             f"report {self.report_path} {report}"
         )
         from exops.mail import header_text  # one line each: values may hold CR/LF
@@ -115,8 +120,17 @@ def publish(
     :func:`exops.warehouse.stage_url`): it reads the marts and the gate's results.
     """
     from exops import notify, outbox, warehouse
-    from exops.mail import SendError, mail_settings
-    from exops.publish import alerts, digest, report, restatements, sections, store
+    from exops.mail import MailConfigError, SendError, mail_settings
+    from exops.publish import (
+        alerts,
+        channels,
+        digest,
+        provisional,
+        report,
+        restatements,
+        sections,
+        store,
+    )
     from exops.publish.baseline import load_incidents
     from exops.publish.rules import load_rules
     from exops.quality.asof import resolve_as_of
@@ -130,6 +144,8 @@ def publish(
         check_validation_passed(conn, as_of)
         result = PublishResult(as_of)
 
+        # alerts of marts whose inputs were stale that day wait for them (provisional)
+        result.alerts_released, _ = provisional.release_held(conn, rules, as_of)
         evaluation = alerts.evaluate(conn, rules, as_of, incidents)
         result.alerts_found = len(evaluation.alerts)
         result.not_evaluated = len(evaluation.not_evaluated)
@@ -137,14 +153,15 @@ def publish(
         restated = restatements.detect(conn, as_of)
         result.restated = len(restated)
         result.alerts_retracted = restatements.retract(conn, rules, restated, incidents, as_of)
-        result.alerts_new = digest.store(conn, evaluation.alerts, as_of)
-        rows = digest.rows_of(conn, evaluation.alerts)
+        found, held = provisional.hold(conn, evaluation.alerts, rules, as_of)
+        result.alerts_held = len(held)
+        result.alerts_new = digest.store(conn, found, as_of)
+        rows = digest.rows_of(conn, found)
         restatements.record(conn, "alert", as_of, restatements.alert_numbers(rows))
-        sent = digest.deliver(conn, settings, rules, as_of, held=digest.no_hold)
+        sent = digest.deliver(conn, settings, rules, as_of)
         result.alerts_emailed = sent.emailed
         result.alert_mails = sent.mails
         result.alerts_unconfirmed = sent.unconfirmed
-        result.alerts_held = sent.held
         result.errors.extend(sent.errors)
         result.render_failures.extend(sent.render_failures)
 
@@ -162,7 +179,7 @@ def publish(
             html_sections, text_sections = sections.render_sections(
                 shown,
                 descriptions,
-                sent.held,
+                [f"{a.rule} [{a.segment}] on {a.day}" for a in held],
                 [
                     {"rule": a, "segment": b, "day": c, "retraction_note": d}
                     for a, b, c, d in retracted_rows
@@ -177,6 +194,10 @@ def publish(
             html_sections, text_sections = [], []
         built = report.build(conn, as_of, html_sections, text_sections)
         restatements.record(conn, "report", as_of, restatements.report_numbers(conn, as_of))
+        flagged = provisional.banner(conn, as_of, {t.name: t.title for t in built.tables})
+        if flagged is not None:
+            built.banner = (flagged.html, flagged.text)
+            result.provisional_sources = list(flagged.sources)
         result.render_failures.extend(built.failures)
         result.report_path = report.write(built)
         recipients = settings.recipients(["ops"])
@@ -209,6 +230,13 @@ def publish(
                 result.report_emailed = True
             except SendError as exc:
                 result.errors.append(f"report {as_of}: {exc}")
+        try:
+            result.source_health_told = provisional.tell_data_engineers(conn, as_of)
+        except (SendError, MailConfigError) as exc:
+            result.errors.append(f"telling data engineers about source health: {exc}")
+        posted = channels.post_all(conn, as_of, flagged.text if flagged else None)
+        result.webhook_posts = posted.posts
+        result.errors.extend(posted.errors)
         if result.render_failures:
             try:
                 result.render_failures_told = notify.tell_render_failures(

@@ -100,6 +100,8 @@ class Report:
     # shown after the headline, text added to the mail's plain part
     extra_html: list[str] = field(default_factory=list)
     extra_text: list[str] = field(default_factory=list)
+    # a banner above everything, e.g. provisional marts (exops.publish.provisional): (html, text)
+    banner: tuple[str, str] | None = None
 
     def fail(self, what: str, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -133,7 +135,8 @@ class Report:
             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
             "th{background:#eee}.note{color:#555}</style></head><body>"
             f"<h1>Daily ops report, {e(str(self.as_of))}</h1>"
-            "<p class='note'>All days are UTC. Counts of users below 5 are shown as &lt;5. "
+            + (self.banner[0] if self.banner else "")
+            + "<p class='note'>All days are UTC. Counts of users below 5 are shown as &lt;5. "
             "Only validated data is reported.</p>"
             + self.tables[0].html()
             + "".join(self.extra_html)
@@ -510,6 +513,8 @@ def email(report: Report, sender: str, recipients: list[str], msg_id: str) -> Em
     msg["Subject"] = header_text(f"[exops] Daily ops report {report.as_of}")
     msg["Message-ID"] = header_text(msg_id)
     lines = [f"Daily ops report for {report.as_of} (UTC).", ""]
+    if report.banner:
+        lines += [report.banner[1].rstrip(), ""]
     for row in report.tables[0].rows:
         lines.append(
             f"{row['kpi']}: {fmt.number(row['value'])} (DoD {row['dod']}, WoW {row['wow']})"

@@ -365,6 +365,7 @@ def validate(
     defaults to ``EXOPS_TRANSFORMER_URL``, see :func:`exops.warehouse.stage_url`).
     """
     from exops import warehouse
+    from exops.quality import source_health
     from exops.quality.asof import resolve_as_of
     from exops.quality.scope import resolve_scope
     from exops.quality.store import ensure_quality_tables
@@ -375,6 +376,7 @@ def validate(
     with warehouse.connection(url, autocommit=True) as conn:
         ensure_quality_tables(conn)
         as_of = resolve_as_of(conn, as_of)
+        source_health.check_quietly(conn, as_of)
         scope = resolve_scope(conn, as_of, full)
         tables = existing_tables(conn)
         specs: list[SuiteSpec] = []

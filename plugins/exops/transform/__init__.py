@@ -8,7 +8,7 @@ grants and passwords are ``exops warehouse init``'s (:mod:`exops.roles`). Each d
 invocation costs seconds of start-up, so everything (models, data tests) happens in a single
 ``dbt build``. What that build must bring up to date (its change
 window) is computed once, before dbt starts (:mod:`exops.transform.window`), recorded in
-``transform.builds`` and passed to dbt as vars.
+``transform.builds`` and handed to dbt in its environment (``EXOPS_DBT_*``).
 """
 
 from __future__ import annotations
@@ -153,6 +153,7 @@ def _invoke(
     command: list[str],
     callbacks: list | None = None,
     target: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Any:
     from dbt.cli.main import dbtRunner  # heavy import, only when building
 
@@ -160,6 +161,7 @@ def _invoke(
     env = profile_env(url)
     env["PGOPTIONS"] = session_options()
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env.update(extra_env or {})
     with _environment(env):
         return dbtRunner(callbacks=callbacks or []).invoke(_dbt_args(command, target))
 
@@ -189,7 +191,8 @@ def build(
     The change window is computed first (:func:`exops.transform.window.compute`); when nothing
     was loaded since the last successful build of the same dbt project, dbt does not run.
     Otherwise one ``dbt build`` (models and data tests; ``--full-refresh`` when the window
-    says everything, or when asked) runs with the window as vars, and the build is recorded
+    says everything, or when asked) runs with the window in its environment (EXOPS_DBT_*,
+    ``ChangeWindow.dbt_env``; ``vars`` override it), and the build is recorded
     in ``transform.builds``. A ``select``-ed build is not recorded as covering the loads (it
     did not build every model). dbt's unit tests check the SQL against fixed rows, so the
     daily builds leave them out (as dbt recommends for production); ``unit_tests=True`` runs
@@ -224,9 +227,8 @@ def build(
             command += ["--exclude-resource-type", "unit_test"]
         if select:
             command += ["--select", select]
-        dbt_vars = win.dbt_vars()
-        dbt_vars.update(vars or {})
-        command += ["--vars", json.dumps(dbt_vars, default=str)]
+        if vars:
+            command += ["--vars", json.dumps(vars, default=str)]
 
         callbacks = []
         if progress is not None:
@@ -238,7 +240,7 @@ def build(
             callbacks.append(on_event)
 
         try:
-            res = _invoke(url, command, callbacks)
+            res = _invoke(url, command, callbacks, extra_env=win.dbt_env())
         except BaseException:
             if build_id is not None:
                 change_window.record_end(conn, build_id, success=False)

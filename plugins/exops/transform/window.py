@@ -142,6 +142,15 @@ class ChangeWindow:
             "as_of_date": (self.as_of or start).isoformat(),
         }
 
+    def dbt_env(self) -> dict[str, str]:
+        """The window as dbt reads it: one EXOPS_DBT_<NAME> environment variable per value
+        (text as is, the rest JSON; macros/change_window.sql). Not --vars: dbt parses the whole
+        project again whenever its vars change, a changed variable re-parses only its readers."""
+        return {
+            f"EXOPS_DBT_{name.upper()}": v if isinstance(v, str) else json.dumps(v, default=str)
+            for name, v in self.dbt_vars().items()
+        }
+
     def describe(self) -> str:
         if self.full:
             return "full build: " + "; ".join(self.reasons)

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    full_refresh=(true if var('rebuild_all_campaigns', false) else none),
+    full_refresh=(true if window_var('rebuild_all_campaigns', false) else none),
     on_schema_change='fail',
     pre_hook=["{{ delete_campaign_days() }}"],
     indexes=[{'columns': ['campaign_id', 'activity_date'], 'unique': True}],

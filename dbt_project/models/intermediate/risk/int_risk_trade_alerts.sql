@@ -2,7 +2,7 @@
     'alert_date', pre_hooks=["{{ delete_relinked_pair_alerts() }}"]
 ) }}
 {%- set from_day = window_start() %}
-{%- set relinked = var('relinked_users', []) if is_incremental() else [] %}
+{%- set relinked = window_var('relinked_users', []) if is_incremental() else [] %}
 
 -- the trade-based risk alerts (self_trade, linked_account_trade, trade_before_kyc), one row
 -- per alert type, day and subject. Incremental by day: a day's alerts depend on that day's

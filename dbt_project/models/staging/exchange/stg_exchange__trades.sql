@@ -2,7 +2,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='trade_id',
-    full_refresh=(true if 'stg_exchange__trades' in var('restage', []) else none),
+    full_refresh=(true if 'stg_exchange__trades' in window_var('restage', []) else none),
     on_schema_change='fail',
     indexes=[
         {'columns': ['trade_id'], 'unique': True},
@@ -25,8 +25,8 @@ with loaded_since as (
     select {{ columns }}
     from {{ source('exchange', 'trades') }}
     {% if is_incremental() -%}
-    where _dt in {{ text_list(var('loaded_dates', {}).get('exchange_trades', [])) }}
-        and _load_id > {{ var('since_load_id', 0) }} and _load_id <= {{ var('ceiling_load_id', 0) }}
+    where _dt in {{ text_list(window_var('loaded_dates', {}).get('exchange_trades', [])) }}
+        and _load_id > {{ window_var('since_load_id', 0) }} and _load_id <= {{ window_var('ceiling_load_id', 0) }}
     {%- endif %}
 ),
 
