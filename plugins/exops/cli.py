@@ -542,6 +542,43 @@ def publish(as_of: date | None) -> None:
         sys.exit(1)
 
 
+@main.group()
+def alerts() -> None:
+    """The KPI alert rules of config/alert_rules.yaml."""
+
+
+@alerts.command("backtest")
+@click.option("--rule", "names", multiple=True, help="Only this rule (repeatable).")
+@click.option("--from", "first", required=True, callback=_parse_date, help="First day.")
+@click.option("--to", "last", required=True, callback=_parse_date, help="Last day.")
+def alerts_backtest(names: tuple[str, ...], first: date, last: date) -> None:
+    """Replay the rules over the marts' history and print, per rule, the days it would have
+    fired and its rate per 90 days. Sends nothing, writes nothing."""
+    from exops import warehouse
+    from exops.publish.backtest import backtest
+    from exops.publish.baseline import load_incidents
+    from exops.publish.rules import RuleFileError, load_rules
+
+    _stage_ready()
+    try:
+        rules = load_rules()
+    except RuleFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    unknown = sorted(set(names) - {r.name for r in rules})
+    if unknown:
+        known = ", ".join(r.name for r in rules)
+        raise click.ClickException(f"no rule named {', '.join(unknown)}; rules: {known}")
+    chosen = [r for r in rules if not names or r.name in names]
+    if last < first:
+        raise click.ClickException(f"--to {last} is before --from {first}")
+    with warehouse.connection(warehouse.stage_url("publisher"), autocommit=True) as conn:
+        results = backtest(conn, chosen, first, last, load_incidents())
+    click.echo(f"backtest {first} .. {last} ({(last - first).days + 1} days), nothing sent")
+    for result in results:
+        for line in result.lines():
+            click.echo(line)
+
+
 @main.command("mail-sink")
 @click.option("--port", type=int, default=None, help="Port on 127.0.0.1 [default: 8025].")
 def mail_sink(port: int | None) -> None:

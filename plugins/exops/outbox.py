@@ -1,7 +1,7 @@
 """Sending a mail at most once per key: the outbox every exops mail goes through.
 
 Each mail has a key row in a table of the stage that sends it (``quality.dq_notifications``,
-``publish.kpi_alerts``, ``publish.reports_sent``, ``publish.notifications``). Sending is
+``publish.digests``, ``publish.reports_sent``, ``publish.notifications``). Sending is
 claim -> SMTP -> mark:
 
 1. claim: ``update ... set claimed_at = now() where <key> and claimed_at is null returning``
@@ -32,6 +32,7 @@ from exops.mail import MailSettings, SendError, send
 # the outbox tables and the schema each lives in
 MAIL_TABLES = {
     "kpi_alerts": "publish",
+    "digests": "publish",
     "reports_sent": "publish",
     "notifications": "publish",
     "dq_notifications": "quality",

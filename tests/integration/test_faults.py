@@ -223,6 +223,7 @@ def test_smtp_down_then_back_sends_each_mail_exactly_once(fresh_db: str, mail_en
             "select count(*) from publish.kpi_alerts where claimed_at is not null"
         ).fetchone() == (0,)
         assert conn.execute("select count(*) from publish.reports_sent").fetchone() == (0,)
+        assert conn.execute("select count(*) from publish.digests").fetchone() == (0,)
 
     host, port, stop = start_sink(port=mail_env["port"], directory=mail_env["mail"])
     try:
@@ -237,7 +238,7 @@ def test_smtp_down_then_back_sends_each_mail_exactly_once(fresh_db: str, mail_en
         alert_ids = {
             r[0]
             for r in conn.execute(
-                "select message_id from publish.kpi_alerts where emailed_at is not null"
+                "select message_id from publish.digests where emailed_at is not null"
             ).fetchall()
         }
         pending = conn.execute(

@@ -52,31 +52,42 @@ def _by_subject(messages, fragment):
     return found
 
 
-def test_alerts_fire_once_each_to_their_audiences(published):
+def test_alerts_go_in_one_digest_per_audience_and_critical_risk_at_once(published):
     messages = read_mail(published["mail"])
-    alerts = [m for m in messages if m["Subject"].startswith("[exops KPI alert]")]
+    alerts = [
+        m
+        for m in messages
+        if m["Subject"].startswith(("[exops KPI alert]", "[exops] ops digest", "[exops] risk"))
+    ]
     subjects = sorted(m["Subject"] for m in alerts)
     assert subjects == [
-        "[exops KPI alert] critical: exchange_volume_drop on 2026-09-30",
         "[exops KPI alert] critical: high_severity_risk_alert [alert_type=self_trade]"
         " on 2026-09-30",
-        "[exops KPI alert] warning: campaign_roi_negative [campaign_id=C1] on 2026-09-28",
-        "[exops KPI alert] warning: exchange_volume_drop_wow on 2026-09-30",
-        "[exops KPI alert] warning: nps_drop on 2026-09-28",
-        "[exops KPI alert] warning: traders_drop on 2026-09-30",
-        "[exops KPI alert] warning: week1_retention_drop on 2026-09-14",
+        "[exops] ops digest 2026-09-30: 4 alerts: exchange_volume_drop",
     ]
     (risk,) = _by_subject(alerts, "high_severity_risk_alert")
     assert risk["To"] == "risk@platform.test, ops1@platform.test, ops2@platform.test"
-    (volume,) = _by_subject(alerts, "exchange_volume_drop on")
-    assert volume["To"] == "ops1@platform.test, ops2@platform.test"
-    body = text_of(volume)
+    (digest,) = _by_subject(alerts, "ops digest")
+    assert digest["To"] == "ops1@platform.test, ops2@platform.test"
+    body = digest.get_body(("plain",)).get_content()
+    # ranked: the two alerts with USD at stake first (volume, then traders), then the rest
+    order = [
+        "1. exchange_volume_drop on 2026-09-30 (critical)",
+        "2. traders_drop on 2026-09-30 (warning)",
+        "3. nps_drop on 2026-09-28 (warning)",
+        "4. campaign_roi_negative [campaign_id=C1] on 2026-09-28 (warning)",
+    ]
+    assert [body.index(line) for line in order] == sorted(body.index(line) for line in order)
     assert "volume_usd of exchange_daily_kpis (all) on 2026-09-30: 400,000" in body
+    assert "at stake: 615,000 USD of volume" in body
+    assert "what moved: product_id BTC-USDT: 1,015,000 -> 400,000 (-60.6%, 100% of the change)" in (
+        body
+    )
     # the planned events of that day are named
     assert "campaign C2 (trading_competition, all product lines) started on 2026-09-30" in body
-    assert "product BTC-USDT" not in body
+    assert "product BTC-USDT" not in body.split("what moved")[0]
     assert "listed on 2026-09-30" in body
-    (risk_body,) = [text_of(risk)]
+    risk_body = text_of(risk)
     assert "alerts of risk_alerts (severity=high, alert_type=self_trade) on 2026-09-30: 2" in (
         risk_body
     )
@@ -85,10 +96,16 @@ def test_alerts_fire_once_each_to_their_audiences(published):
             "select rule, segment, day, value, emailed_at is not null from publish.kpi_alerts"
             " order by rule"
         ).fetchall()
-    assert len(rows) == 7 and all(r[4] for r in rows)
+        deliveries = conn.execute(
+            "select audience, count(*) from publish.alert_deliveries group by 1 order by 1"
+        ).fetchall()
+    assert len(rows) == 5 and all(r[4] for r in rows)
     assert ("campaign_roi_negative", "campaign_id=C1", AS_OF.replace(day=28)) == rows[0][:3]
     assert float(rows[0][3]) == -0.5
-    assert published["result"].alerts_emailed == 7
+    assert deliveries == [("ops", 5), ("risk", 1)]
+    assert published["result"].alerts_emailed == 5 and published["result"].alert_mails == 2
+    # a 10-user cohort's retention and a funnel day of 0 registrations are not evaluated
+    assert published["result"].not_evaluated == 2
 
 
 def test_report_email_has_the_marts_numbers_charts_and_csvs(published):
@@ -147,6 +164,11 @@ def test_report_files_beside_each_other(published):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
         assert name in html
     assert (out / "headline_kpis.csv").read_text().startswith("KPI,2026-09-30,Previous day")
+    # the digests' content, and what was left out for too small a sample
+    assert "<h2>Alerts of the day</h2>" in html
+    assert "<td>product_id BTC-USDT</td>" in html
+    assert "<td>week1_retention_drop</td><td>all</td><td>2026-09-14</td>" in html
+    assert "<h2>Restated numbers</h2>" in html
 
 
 def test_the_report_email_is_the_report_file(published):
@@ -197,7 +219,7 @@ def test_a_retried_publish_sends_nothing_twice(published):
     before = len(read_mail(published["mail"]))
     again = publish(published["url"])
     assert (again.alerts_new, again.alerts_emailed) == (0, 0)
-    assert again.alerts_found == 7
+    assert again.alerts_found == 5 and again.alert_mails == 0
     assert again.report_already_sent and not again.report_emailed
     assert len(read_mail(published["mail"])) == before
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from test_publish_support import AS_OF, build_sample, mail_environment, read_mail, text_of
 
-from exops.publish import alerts, publish, report
+from exops.publish import digest, publish, report
 from exops.quality import validate
 
 INJECTED = "C1\r\nBcc: attacker@example.com"
@@ -53,19 +53,19 @@ def hostile(warehouse_url, tmp_path_factory):
     with mail_environment(var, RECIPIENTS) as mail:
         assert validate(warehouse_url).passed
         mp = pytest.MonkeyPatch()
-        real_message, real_rows = alerts._alert_message, report._rows
+        real_item, real_rows = digest.item, report._rows
 
-        def broken_message(row, settings, descriptions):
+        def broken_item(row, descriptions):
             if row["rule"] == "traders_drop":
                 raise RuntimeError("renderer bug for traders_drop")
-            return real_message(row, settings, descriptions)
+            return real_item(row, descriptions)
 
         def broken_rows(conn, sql, params):
             if "from marts.nps_weekly" in sql:
                 raise RuntimeError("nps section bug")
             return real_rows(conn, sql, params)
 
-        mp.setattr(alerts, "_alert_message", broken_message)
+        mp.setattr(digest, "item", broken_item)
         mp.setattr(report, "_rows", broken_rows)
         try:
             first = publish(warehouse_url)
@@ -87,11 +87,16 @@ def hostile(warehouse_url, tmp_path_factory):
 
 def test_no_header_is_injected_by_a_value_with_cr_lf(hostile) -> None:
     paths = sorted(hostile["mail"].glob("*.eml"))
-    injected = [m for m in read_mail(hostile["mail"]) if "C1\\r\\nBcc" in m["Subject"]]
-    assert len(injected) == 1, [m["Subject"] for m in read_mail(hostile["mail"])]
-    assert injected[0]["Subject"] == (
-        "[exops KPI alert] warning: campaign_roi_negative"
-        " [campaign_id=C1\\r\\nBcc: attacker@example.com] on 2026-09-29"
+    digests = [m for m in read_mail(hostile["mail"]) if "ops digest" in m["Subject"]]
+    bodies = [m.get_body(("plain",)).get_content() for m in digests]
+    # in a body the value is data: it stays as it is, and reaches no header
+    assert any("campaign_id=C1" in b and "Bcc: attacker@example.com" in b for b in bodies)
+    # a digest whose top alert carries CR/LF names it escaped in its subject
+    row = {"rule": "campaign_roi_negative", "segment": "campaign_id=" + INJECTED, "day": AS_OF}
+    unit = digest.Unit("k", "digest", ["ops"], AS_OF, rows=[row])
+    assert unit.subject == (
+        "[exops] ops digest 2026-09-30: 1 alert: campaign_roi_negative"
+        " [campaign_id=C1\\r\\nBcc: attacker@example.com]"
     )
     for path in paths:
         message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
@@ -124,17 +129,23 @@ def test_an_alert_that_cannot_be_rendered_is_recorded_and_told_the_rest_goes_out
     ]
     assert first.render_failures_told and not second.render_failures_told
     assert not first.errors and first.report_emailed
-    assert first.alerts_emailed == 8  # 7 of the sample + 2 hostile campaigns - traders_drop
+    # 5 of the sample + 2 hostile campaigns - traders_drop, in the ops digest and one
+    # immediate risk alert
+    assert (first.alerts_emailed, first.alert_mails) == (6, 2)
     assert (second.alerts_emailed, second.report_already_sent) == (0, True)
     assert hostile["second_mail"] == hostile["first_mail"]  # nothing at all the second time
-    assert third.alerts_emailed == 1 and not third.render_failures
+    assert (third.alerts_emailed, third.alert_mails) == (1, 1) and not third.render_failures
 
     messages = read_mail(hostile["mail"])
     subjects = Counter(m["Subject"] for m in messages)
     assert all(n == 1 for n in subjects.values()), subjects  # nothing twice
     assert sum("Daily ops report" in s for s in subjects) == 1
-    assert sum("traders_drop" in s for s in subjects) == 1
-    assert len([s for s in subjects if s.startswith("[exops KPI alert]")]) == 9
+    assert [s for s in subjects if "ops digest" in s] == [
+        "[exops] ops digest 2026-09-30: 5 alerts: exchange_volume_drop",
+        "[exops] ops digest 2026-09-30: 1 alert: traders_drop",
+    ]
+    digests = [m for m in messages if "ops digest" in m["Subject"]]
+    assert sum("traders_drop" in text_of(m) for m in digests) == 1  # once, the third time
 
     (told,) = [m for m in messages if "could not be rendered" in m["Subject"]]
     assert told["To"] == "de@platform.test"

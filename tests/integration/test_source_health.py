@@ -10,6 +10,7 @@ hold, once, saying they were delayed, and drops those that no longer hold.
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -83,7 +84,15 @@ def _run_day(url: str, landing: Path, rules: Path):
 
 
 def _alert_subjects(messages) -> list[str]:
-    return sorted(m["Subject"] for m in messages if m["Subject"].startswith("[exops KPI alert]"))
+    """Every alert sent, as "[exops KPI alert] <severity>: <rule> on <day>": those sent at
+    once (their subject) and each of the day's digests' alerts (numbered in its body)."""
+    found = [m["Subject"] for m in messages if m["Subject"].startswith("[exops KPI alert]")]
+    for m in messages:
+        if m["Subject"].startswith("[exops] ops digest"):
+            body = m.get_body(("plain",)).get_content()
+            for title, severity in re.findall(r"(?m)^\d+\. (.+) \((warning|critical)\)\r?$", body):
+                found.append(f"[exops KPI alert] {severity}: {title}")
+    return sorted(found)
 
 
 @pytest.fixture(scope="module")

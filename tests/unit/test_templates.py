@@ -70,14 +70,34 @@ def sample_report(product: str = HOSTILE) -> Report:
     return report
 
 
-def _alert() -> dict:
+def _digest() -> dict:
     return {
-        "description": f"volume dropped {HOSTILE}",
-        "message": f"volume_usd of exchange_daily_kpis (product_id={HOSTILE}) fell",
-        "rule": "exchange_volume_drop",
-        "severity": "critical",
-        "day": AS_OF,
-        "segment": f"product_id={HOSTILE}",
+        "subject": f"[exops] ops digest {AS_OF}",
+        "heading": f"ops digest {AS_OF}",
+        "items": [
+            {
+                "title": f"exchange_volume_drop on {AS_OF}",
+                "rule": "exchange_volume_drop",
+                "severity": "critical",
+                "day": str(AS_OF),
+                "message": f"volume_usd of exchange_daily_kpis (product_id={HOSTILE}) fell",
+                "description": f"volume dropped {HOSTILE}",
+                "before_after": "$4.1M -> $2.0M (-51.2%)",
+                "stake": "2.1M USD of volume",
+                "movers": [
+                    {
+                        "dimension": "product",
+                        "segment": HOSTILE,
+                        "before": "1.9M",
+                        "after": "0.1M",
+                        "change": "-94.7%",
+                        "share": "86%",
+                    }
+                ],
+            }
+        ],
+        "retracted": [{"title": f"traders_drop on {AS_OF}", "note": f"restated {HOSTILE}"}],
+        "footer": "Sent once per alert and audience by exops.",
     }
 
 
@@ -115,8 +135,8 @@ def _source_health() -> dict:
 CONTEXTS = {
     "report.html.j2": lambda: sample_report().context(),
     "report.txt.j2": lambda: sample_report().context(),
-    "kpi_alert.html.j2": _alert,
-    "kpi_alert.txt.j2": _alert,
+    "alert_digest.html.j2": _digest,
+    "alert_digest.txt.j2": _digest,
     "data_quality.html.j2": _dq,
     "data_quality.txt.j2": _dq,
     "stage_failure.txt.j2": lambda: {

@@ -1,8 +1,12 @@
 """Publishing: KPI alert emails and the daily ops report, only after validation passed.
 
 ``publish(url, as_of)`` refuses unless the latest validation run of that as-of date passed,
-then evaluates ``config/alert_rules.yaml``, stores and emails new alerts, writes the report
-under var/reports/<as-of>/ and emails it. Rerunning it is safe: see
+then evaluates ``config/alert_rules.yaml`` (:mod:`~exops.publish.alerts`), lists the numbers
+restated since they were published and retracts the alerts they undo
+(:mod:`~exops.publish.restatements`), stores the new alerts with what moved, and sends one
+digest per audience (:mod:`~exops.publish.digest`), then writes the report under
+var/reports/<as-of>/ (with the same alerts, the restatements, and the evaluations left out
+for a too small sample) and emails it. Rerunning it is safe: see
 :mod:`exops.outbox` for how each mail goes out at most once.
 
 Each alert and each report section is rendered on its own: one that cannot be rendered
@@ -35,6 +39,10 @@ class PublishResult:
     alerts_new: int = 0
     alerts_emailed: int = 0
     alerts_unconfirmed: int = 0
+    alert_mails: int = 0
+    alerts_retracted: int = 0
+    not_evaluated: int = 0
+    restated: int = 0
     alerts_held: int = 0  # marts provisional: inputs stale or anomalous that day
     alerts_released: int = 0  # held earlier, stored now that their inputs are complete
     provisional_sources: list[str] = field(default_factory=list)
@@ -58,8 +66,11 @@ class PublishResult:
         )
         text = (
             f"publish {self.as_of}: {self.alerts_found} alert(s), {self.alerts_new} new, "
-            f"{self.alerts_emailed} emailed, {self.alerts_unconfirmed} unconfirmed, "
-            f"{self.alerts_held} held, {self.alerts_released} released; "
+            f"{self.alerts_emailed} emailed in {self.alert_mails} mail(s), "
+            f"{self.alerts_unconfirmed} unconfirmed, {self.alerts_held} held, "
+            f"{self.alerts_released} released, {self.alerts_retracted} retracted; "
+            f"{self.not_evaluated} not evaluated (sample too small); "
+            f"{self.restated} restated number(s); "
             f"report {self.report_path} {report}"
         )
         from exops.mail import header_text  # one line each: values may hold CR/LF
@@ -110,11 +121,22 @@ def publish(
     """
     from exops import notify, outbox, warehouse
     from exops.mail import MailConfigError, SendError, mail_settings
-    from exops.publish import alerts, channels, provisional, report, store
+    from exops.publish import (
+        alerts,
+        channels,
+        digest,
+        provisional,
+        report,
+        restatements,
+        sections,
+        store,
+    )
+    from exops.publish.baseline import load_incidents
     from exops.publish.rules import load_rules
     from exops.quality.asof import resolve_as_of
 
     rules = load_rules(rules_path)
+    incidents = load_incidents()
     settings = mail_settings()
     with warehouse.connection(url or warehouse.stage_url("publisher"), autocommit=True) as conn:
         store.ensure_publish_tables(conn)
@@ -124,18 +146,54 @@ def publish(
 
         # alerts of marts whose inputs were stale that day wait for them (provisional)
         result.alerts_released, _ = provisional.release_held(conn, rules, as_of)
-        found = alerts.evaluate(conn, rules, as_of)
-        result.alerts_found = len(found)
-        found, held = provisional.hold(conn, found, rules, as_of)
+        evaluation = alerts.evaluate(conn, rules, as_of, incidents)
+        result.alerts_found = len(evaluation.alerts)
+        result.not_evaluated = len(evaluation.not_evaluated)
+        # what changed since it was published, before today's numbers are kept
+        restated = restatements.detect(conn, as_of)
+        result.restated = len(restated)
+        result.alerts_retracted = restatements.retract(conn, rules, restated, incidents, as_of)
+        found, held = provisional.hold(conn, evaluation.alerts, rules, as_of)
         result.alerts_held = len(held)
-        result.alerts_new = alerts.store(conn, found, as_of)
-        sent = alerts.send_pending(conn, settings, rules)
+        result.alerts_new = digest.store(conn, found, as_of)
+        rows = digest.rows_of(conn, found)
+        restatements.record(conn, "alert", as_of, restatements.alert_numbers(rows))
+        sent = digest.deliver(conn, settings, rules, as_of)
         result.alerts_emailed = sent.emailed
+        result.alert_mails = sent.mails
         result.alerts_unconfirmed = sent.unconfirmed
-        result.errors.extend(sent.errors or [])
+        result.errors.extend(sent.errors)
         result.render_failures.extend(sent.render_failures)
 
-        built = report.build(conn, as_of)
+        descriptions = {r.name: r.description for r in rules}
+        failed = {what for what, _ in sent.render_failures}
+        shown = [
+            r for r in rows if f"alert {r['rule']} [{r['segment']}] on {r['day']}" not in failed
+        ]
+        retracted_rows = conn.execute(
+            "select rule, segment, day, retraction_note from publish.kpi_alerts"
+            " where retracted_as_of = %s order by day, rule, segment",
+            (as_of,),
+        ).fetchall()
+        try:
+            html_sections, text_sections = sections.render_sections(
+                shown,
+                descriptions,
+                [f"{a.rule} [{a.segment}] on {a.day}" for a in held],
+                [
+                    {"rule": a, "segment": b, "day": c, "retraction_note": d}
+                    for a, b, c, d in retracted_rows
+                ],
+                evaluation.not_evaluated,
+                restated,
+            )
+        except Exception as exc:  # noqa: BLE001 - the report goes out without them
+            result.render_failures.append(
+                (f"report {as_of} sections alerts and restatements", f"{type(exc).__name__}: {exc}")
+            )
+            html_sections, text_sections = [], []
+        built = report.build(conn, as_of, html_sections, text_sections)
+        restatements.record(conn, "report", as_of, restatements.report_numbers(conn, as_of))
         flagged = provisional.banner(conn, as_of, {t.name: t.title for t in built.tables})
         if flagged is not None:
             built.banner = (flagged.html, flagged.text)

@@ -1,24 +1,31 @@
-"""Evaluating KPI alert rules on the marts, storing every alert, emailing each once."""
+"""Evaluating KPI alert rules on the marts: the first step of publishing alerts.
+
+evaluate (this module) -> list of Alert -> store (:mod:`exops.publish.digest`, with what
+moved and what is at stake) -> hold what must wait -> one digest per audience -> deliver
+through the at-most-once outbox. The same evaluation replays history in
+:mod:`exops.publish.backtest`, sending nothing.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from email.message import EmailMessage
 
 import psycopg
-from psycopg.rows import dict_row
 
-from exops.mail import MailSettings, SendError, header_text
 from exops.marts import Mart, mart
-from exops.outbox import message_id, send_claimed
 from exops.publish import formatting as fmt
+from exops.publish.baseline import (
+    Incident,
+    comparison_days,
+    incident_days,
+    load_incidents,
+    robust_baseline,
+)
 from exops.publish.rules import Anomaly, Change, Rule, Threshold
-from exops.templating import render
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,43 @@ class Alert:
     message: str
     severity: str
     recipients: tuple[str, ...]
+    mart: str = ""
+    metric: str = ""
+    # the rule's where and this series' segment: what identifies the number
+    scope: tuple[tuple[str, object], ...] = ()
+    relative: float | None = None  # (value - baseline) / |baseline|
+    deliver: str = "digest"
+    baseline_days: tuple[date, ...] = ()  # the days the baseline was made of
+
+    @property
+    def scope_dict(self) -> dict[str, object]:
+        return dict(self.scope)
+
+
+@dataclass(frozen=True)
+class NotEvaluated:
+    """A rule's segment and day left out because its sample was too small."""
+
+    rule: str
+    segment: str
+    day: date
+    sample_metric: str
+    sample: float | None
+    at_least: float
+
+
+@dataclass
+class Evaluation:
+    alerts: list[Alert] = field(default_factory=list)
+    not_evaluated: list[NotEvaluated] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    baseline: float | None
+    why: str
+    relative: float | None
+    baseline_days: tuple[date, ...] = ()
 
 
 def _previous(day: date, period: str, compared_to: str) -> date:
@@ -52,50 +96,76 @@ def _previous(day: date, period: str, compared_to: str) -> date:
     return day - timedelta(days=_PERIOD_DAYS[period])
 
 
-def _series(
-    conn: psycopg.Connection, rule: Rule, m: Mart, as_of: date
-) -> dict[tuple, dict[date, float | None]]:
-    """{segment values: {date: value}} for the rule's metric, read with whitelisted SQL."""
+Series = dict[tuple, dict[date, tuple[float | None, float | None]]]
+
+
+def history_days(rule: Rule, m: Mart) -> int:
+    """How many days before the first evaluated day the rule's baseline may reach."""
     cond = rule.condition
-    history = 0
     if isinstance(cond, Change):
-        history = 8 if cond.compared_to == "week" else _PERIOD_DAYS[m.period] + 1
-    elif isinstance(cond, Anomaly):
+        # a known incident on the compared day moves the comparison a period further back
+        return (8 if cond.compared_to == "week" else _PERIOD_DAYS[m.period] + 1) * 4
+    if isinstance(cond, Anomaly):
         step = 7 if cond.seasonality == "weekday" else _PERIOD_DAYS[m.period]
-        history = step * (cond.window + 1)
-    start = as_of - timedelta(days=rule.lookback_days + history)
+        return step * (cond.window + 1) + 31  # room for the incident days left out
+    return 0
+
+
+def _series(conn: psycopg.Connection, rule: Rule, m: Mart, first: date, last: date) -> Series:
+    """{segment values: {date: (value, sample)}} for the rule's metric (and its sample
+    metric) from ``first`` minus the baseline's history to ``last``, whitelisted SQL only."""
+    start = first - timedelta(days=history_days(rule, m))
     by = [f"{c}::text" for c in rule.by]
     filters = [f"{c} = %s" for c in rule.where]
+    sample = (
+        f"({m.metric(rule.min_sample.metric).sql})::float8"
+        if rule.min_sample is not None
+        else "null::float8"
+    )
     sql = (
         f"select {m.date_column} as day{''.join(', ' + b for b in by)}, "
-        f"({m.metric(rule.metric).sql})::float8 as value "
+        f"({m.metric(rule.metric).sql})::float8 as value, {sample} as sample "
         f"from {m.qualified} where {m.date_column} between %s and %s"
         + "".join(f" and {f}" for f in filters)
         + f" group by {', '.join(str(i + 1) for i in range(len(by) + 1))}"
         + " order by 1"
     )
-    out: dict[tuple, dict[date, float | None]] = defaultdict(dict)
-    for row in conn.execute(sql, [start, as_of, *rule.where.values()]):
-        out[tuple(row[1:-1])][row[0]] = row[-1]
+    out: Series = defaultdict(dict)
+    for row in conn.execute(sql, [start, last, *rule.where.values()]):
+        out[tuple(row[1:-2])][row[0]] = (row[-2], row[-1])
     return out
 
 
-def _fires(
-    rule: Rule, m: Mart, points: dict[date, float | None], day: date
-) -> tuple[float | None, str] | None:
-    """(baseline, explanation) when the rule fires on ``day``, else None."""
+def _big_enough(rule: Rule, value: float, baseline: float | None) -> bool:
+    return baseline is None or abs(value - baseline) >= rule.min_abs_change
+
+
+def fires(
+    rule: Rule,
+    m: Mart,
+    points: dict[date, float | None],
+    day: date,
+    excluded: set[date] = frozenset(),
+) -> Verdict | None:
+    """The verdict when the rule fires on ``day``, else None; ``excluded``: known incidents,
+    never part of a baseline."""
     value = points.get(day)
     if value is None:
         return None
     cond = rule.condition
     if isinstance(cond, Threshold):
-        if cond.above is not None and value > cond.above:
-            return cond.above, f"above the threshold {fmt.number(cond.above)}"
-        if cond.below is not None and value < cond.below:
-            return cond.below, f"below the threshold {fmt.number(cond.below)}"
+        bound = cond.above if cond.above is not None else cond.below
+        if cond.above is not None and value > cond.above and _big_enough(rule, value, bound):
+            return Verdict(cond.above, f"above the threshold {fmt.number(cond.above)}", None)
+        if cond.below is not None and value < cond.below and _big_enough(rule, value, bound):
+            return Verdict(cond.below, f"below the threshold {fmt.number(cond.below)}", None)
         return None
     if isinstance(cond, Change):
         prev_day = _previous(day, m.period, cond.compared_to)
+        for _ in range(3):
+            if prev_day not in excluded:
+                break
+            prev_day = _previous(prev_day, m.period, cond.compared_to)
         baseline = points.get(prev_day)
         change = fmt.percent_change(value, baseline)
         if change is None:
@@ -105,33 +175,35 @@ def _fires(
             "rise": change >= cond.percent,
             "any": abs(change) >= cond.percent,
         }[cond.direction]
-        if not hit:
+        if not hit or not _big_enough(rule, value, baseline):
             return None
-        return baseline, f"{fmt.signed_percent(change)} vs {prev_day}"
+        return Verdict(
+            baseline, f"{fmt.signed_percent(change)} vs {prev_day}", change / 100, (prev_day,)
+        )
     assert isinstance(cond, Anomaly)
-    earlier = sorted(d for d in points if d < day and points[d] is not None)
-    if cond.seasonality == "weekday":
-        earlier = [d for d in earlier if d.weekday() == day.weekday()]
-    history = [points[d] for d in earlier[-cond.window :]]
-    if len(history) < (cond.min_points or max(3, cond.window // 2)):
+    known = [d for d in points if points[d] is not None]
+    days = comparison_days(known, day, cond.window, cond.seasonality == "weekday", excluded)
+    if len(days) < (cond.min_points or max(3, cond.window // 2)):
         return None
-    mean = statistics.fmean(history)
-    stdev = statistics.stdev(history)
-    if stdev == 0:
-        z = 0.0 if value == mean else math.copysign(math.inf, value - mean)
-    else:
-        z = (value - mean) / stdev
-    relative = (value - mean) / abs(mean) if mean else math.copysign(math.inf, value - mean)
-    if value == mean:
+    base = robust_baseline([points[d] for d in days])
+    if value == base.median:
         return None
+    z = base.robust_z(value)
+    median = base.median
+    relative = (value - median) / abs(median) if median else math.copysign(math.inf, value)
     direction_ok = {"drop": z < 0, "rise": z > 0, "any": True}[cond.direction]
     if not direction_ok or abs(z) < cond.z or abs(relative) < cond.min_relative_change:
         return None
+    if not _big_enough(rule, value, median):
+        return None
     kind = "same-weekday " if cond.seasonality == "weekday" else ""
     z_text = "∞" if math.isinf(z) else f"{z:+.1f}"
-    return mean, (
-        f"{fmt.signed_percent(relative * 100)} vs the mean of the previous {len(history)} "
-        f"{kind}points (z = {z_text})"
+    return Verdict(
+        median,
+        f"{fmt.signed_percent(relative * 100)} vs the median of the previous {len(days)} "
+        f"{kind}points (robust z = {z_text})",
+        relative,
+        tuple(days),
     )
 
 
@@ -186,175 +258,110 @@ def _segment_text(by: list[str], values: tuple) -> str:
     return ", ".join(f"{c}={v}" for c, v in zip(by, values, strict=True))
 
 
-def evaluate(conn: psycopg.Connection, rules: list[Rule], as_of: date) -> list[Alert]:
-    """Every alert the rules raise for days in [as_of - lookback_days, as_of]."""
-    alerts: list[Alert] = []
-    for rule in rules:
-        m = mart(rule.mart)
-        metric = m.metric(rule.metric)
-        first_day = as_of - timedelta(days=rule.lookback_days)
-        for values, points in sorted(_series(conn, rule, m, as_of).items()):
-            for day in sorted(d for d in points if first_day <= d <= as_of):
-                fired = _fires(rule, m, points, day)
-                if fired is None:
+def evaluate_rule(
+    conn: psycopg.Connection,
+    rule: Rule,
+    first: date,
+    last: date,
+    incidents: list[Incident] = (),
+    with_events: bool = True,
+) -> Evaluation:
+    """What ``rule`` finds on the days from ``first`` to ``last``: alerts, and the segments
+    and days whose sample was too small to evaluate."""
+    out = Evaluation()
+    m = mart(rule.mart)
+    metric = m.metric(rule.metric)
+    excluded = incident_days(list(incidents), m.name)
+    # the cooldown looks at the data alone (did the condition hold on the cooldown_days
+    # before?), so that a live run and a backtest agree whatever their first day
+    replay_from = first - timedelta(days=rule.cooldown_days)
+    for values, series in sorted(_series(conn, rule, m, replay_from, last).items()):
+        points = {d: v for d, (v, _) in series.items()}
+        segment_text = _segment_text(rule.by, values)
+        last_held: date | None = None
+        for day in sorted(d for d in points if replay_from <= d <= last):
+            if rule.min_sample is not None:
+                sample = series[day][1]
+                if sample is None or sample < rule.min_sample.at_least:
+                    if day < first:
+                        continue
+                    out.not_evaluated.append(
+                        NotEvaluated(
+                            rule.name,
+                            segment_text,
+                            day,
+                            rule.min_sample.metric,
+                            sample,
+                            rule.min_sample.at_least,
+                        )
+                    )
                     continue
-                baseline, why = fired
-                segment = dict(zip(rule.by, values, strict=True))
-                where = ", ".join(f"{k}={v}" for k, v in rule.where.items())
-                scope = ", ".join(x for x in (where, _segment_text(rule.by, values)) if x)
-                text = (
-                    f"{rule.metric} of {rule.mart} ({scope}) on {day}: "
-                    f"{fmt.number(points[day], metric.user_count)}, {why}."
-                )
+            verdict = fires(rule, m, points, day, excluded)
+            if verdict is None:
+                continue
+            held_before, last_held = last_held, day
+            if held_before is not None and (day - held_before).days <= rule.cooldown_days:
+                continue  # the condition already held within the cooldown: not news
+            if day < first:
+                continue
+            segment = dict(zip(rule.by, values, strict=True))
+            where = ", ".join(f"{k}={v}" for k, v in rule.where.items())
+            scope = ", ".join(x for x in (where, segment_text) if x)
+            text = (
+                f"{rule.metric} of {rule.mart} ({scope}) on {day}: "
+                f"{fmt.number(points[day], metric.user_count)}, {verdict.why}."
+            )
+            if with_events:
                 events = _planned_events(conn, day, {**rule.where, **segment})
                 if events:
                     text += " Coincides with planned events: " + "; ".join(events) + "."
-                alerts.append(
-                    Alert(
-                        rule=rule.name,
-                        segment=_segment_text(rule.by, values),
-                        day=day,
-                        value=points[day],
-                        baseline=baseline,
-                        message=text,
-                        severity=rule.severity,
-                        recipients=tuple(rule.recipients),
-                    )
+            out.alerts.append(
+                Alert(
+                    rule=rule.name,
+                    segment=segment_text,
+                    day=day,
+                    value=points[day],
+                    baseline=verdict.baseline,
+                    message=text,
+                    severity=rule.severity,
+                    recipients=tuple(rule.recipients),
+                    mart=rule.mart,
+                    metric=rule.metric,
+                    scope=tuple({**rule.where, **segment}.items()),
+                    relative=verdict.relative,
+                    deliver=rule.deliver,
+                    baseline_days=verdict.baseline_days,
                 )
-    return alerts
-
-
-def store(conn: psycopg.Connection, alerts: list[Alert], as_of: date) -> int:
-    """Insert alerts not stored yet; the first stored version of an alert wins. New count."""
-    new = 0
-    with conn.transaction():
-        for a in alerts:
-            cur = conn.execute(
-                """
-                insert into publish.kpi_alerts (rule, segment, day, value, baseline, message,
-                                              severity, recipients, as_of, message_id)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                on conflict (rule, segment, day) do nothing
-                """,
-                (
-                    a.rule,
-                    a.segment,
-                    a.day,
-                    a.value,
-                    a.baseline,
-                    a.message,
-                    a.severity,
-                    ",".join(a.recipients),
-                    as_of,
-                    message_id("kpi_alert", a.rule, a.segment, a.day),
-                ),
             )
-            new += cur.rowcount
-    return new
+    return out
 
 
-def _alert_message(row: dict, settings: MailSettings, descriptions: dict[str, str]) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = settings.sender
-    msg["To"] = ", ".join(settings.recipients(row["recipients"].split(",")))
-    segment = "" if row["segment"] == "all" else f" [{row['segment']}]"
-    msg["Subject"] = header_text(
-        f"[exops KPI alert] {row['severity']}: {row['rule']}{segment} on {row['day']}"
-    )
-    msg["Message-ID"] = header_text(row["message_id"])
-    context = {
-        "description": descriptions.get(row["rule"], ""),
-        "message": row["message"],
-        "rule": row["rule"],
-        "severity": row["severity"],
-        "day": row["day"],
-        "segment": row["segment"],
-    }
-    msg.set_content(render("kpi_alert.txt.j2", **context))
-    msg.add_alternative(render("kpi_alert.html.j2", **context), subtype="html")
-    return msg
+def evaluate(
+    conn: psycopg.Connection,
+    rules: list[Rule],
+    as_of: date,
+    incidents: list[Incident] | None = None,
+) -> Evaluation:
+    """Every alert the rules raise for days in [as_of - lookback_days, as_of]."""
+    incidents = load_incidents() if incidents is None else incidents
+    out = Evaluation()
+    for rule in rules:
+        found = evaluate_rule(
+            conn, rule, as_of - timedelta(days=rule.lookback_days), as_of, incidents
+        )
+        out.alerts.extend(found.alerts)
+        out.not_evaluated.extend(found.not_evaluated)
+    return out
 
 
-@dataclass
-class SendSummary:
-    emailed: int = 0
-    failed: int = 0
-    unconfirmed: int = 0
-    errors: list[str] | None = None
-    # (alert, error) of alerts whose email could not be rendered: recorded, left unclaimed
-    render_failures: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _render(row: dict, settings: MailSettings, descriptions: dict[str, str]) -> EmailMessage:
-    """The alert's email, serialised once so that anything that cannot be sent fails here."""
-    message = _alert_message(row, settings, descriptions)
-    message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-    return message
-
-
-def send_pending(
-    conn: psycopg.Connection, settings: MailSettings, rules: list[Rule]
-) -> SendSummary:
-    """Email every stored alert never claimed; each (rule, segment, day) at most once.
-
-    Each alert is rendered on its own, before it is claimed: one that cannot be rendered is
-    recorded (``render_error``), left unclaimed for the next run and listed in
-    ``render_failures``, and the others are sent all the same."""
-    descriptions = {r.name: r.description for r in rules}
-    summary = SendSummary(errors=[])
-    summary.unconfirmed = conn.execute(
-        "select count(*) from publish.kpi_alerts"
-        " where claimed_at is not null and emailed_at is null"
-    ).fetchone()[0]
-    rows = (
-        conn.cursor(row_factory=dict_row)
-        .execute("select * from publish.kpi_alerts where claimed_at is null order by day, alert_id")
-        .fetchall()
-    )
-    for row in rows:
-        alert_id = row["alert_id"]
-        # render before claiming: a rendering error must not leave a claimed, unsent alert
-        try:
-            message = _render(row, settings, descriptions)
-        except Exception as exc:  # noqa: BLE001 - one bad alert must not stop the others
-            what = f"alert {row['rule']} [{row['segment']}] on {row['day']}"
-            error = f"{type(exc).__name__}: {exc}"
-            log.error("%s could not be rendered: %s", what, error)
-            with conn.transaction():
-                conn.execute(
-                    "update publish.kpi_alerts set render_error = %s, render_failed_at = now()"
-                    " where alert_id = %s",
-                    (error, alert_id),
-                )
-            summary.render_failures.append((what, error))
-            continue
-        with conn.transaction():
-            claimed = conn.execute(
-                "update publish.kpi_alerts set claimed_at = now()"
-                " where alert_id = %s and claimed_at is null returning alert_id",
-                (alert_id,),
-            ).fetchone()
-        if claimed is None:  # another run claimed it meanwhile
-            continue
-        try:
-            send_claimed(
-                conn,
-                message,
-                settings,
-                mark_sent=lambda c, i=alert_id: c.execute(
-                    "update publish.kpi_alerts set emailed_at = now(), render_error = null"
-                    " where alert_id = %s",
-                    (i,),
-                ),
-                release=lambda c, i=alert_id: c.execute(
-                    "update publish.kpi_alerts set claimed_at = null where alert_id = %s", (i,)
-                ),
-            )
-            summary.emailed += 1
-        except SendError as exc:
-            summary.failed += 1
-            if not exc.not_sent:
-                summary.unconfirmed += 1
-            summary.errors.append(f"alert {row['rule']} {row['segment']} {row['day']}: {exc}")
-            log.error("alert email failed: %s", exc)
-    return summary
+def still_holds(
+    conn: psycopg.Connection,
+    rule: Rule,
+    segment: str,
+    day: date,
+    incidents: list[Incident] = (),
+) -> bool:
+    """Whether ``rule`` still fires for ``segment`` on ``day`` on the marts as they are now
+    (for an alert held until its inputs are complete, or one whose number was restated)."""
+    found = evaluate_rule(conn, rule, day, day, incidents, with_events=False)
+    return any(a.segment == segment for a in found.alerts)

@@ -29,6 +29,7 @@ from psycopg.rows import dict_row
 from exops import warehouse
 from exops.marts import MARTS
 from exops.publish import alerts as alert_rules
+from exops.publish import digest
 from exops.publish.rules import Rule
 from exops.templating import render
 
@@ -186,7 +187,7 @@ def release_held(conn: psycopg.Connection, rules: list[Rule], as_of: date) -> tu
             still = next(
                 (
                     a
-                    for a in alert_rules.evaluate(conn, [rule], row["day"])
+                    for a in alert_rules.evaluate(conn, [rule], row["day"]).alerts
                     if a.day == row["day"] and a.segment == row["segment"]
                 ),
                 None,
@@ -200,7 +201,7 @@ def release_held(conn: psycopg.Connection, rules: list[Rule], as_of: date) -> tu
                     f"now complete and the alert still holds. {still.message}"
                 ),
             )
-            alert_rules.store(conn, [delayed], as_of)
+            digest.store(conn, [delayed], as_of)
             released += 1
         else:
             dropped += 1

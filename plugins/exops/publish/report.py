@@ -271,6 +271,10 @@ class Report:
     cards: list[Card] = field(default_factory=list)
     volume_chart: Trend | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)  # (section, error)
+    # sections rendered by their own modules (alerts and what moved, restatements): HTML
+    # shown after the headline, text added to the mail's plain part
+    extra_html: list[str] = field(default_factory=list)
+    extra_text: list[str] = field(default_factory=list)
     # a banner above everything, e.g. provisional marts (exops.publish.provisional): (html, text)
     banner: tuple[str, str] | None = None
     views: list[TableView] = field(default_factory=list)
@@ -324,6 +328,9 @@ class Report:
             # rendered (and escaped) by its own template: exops.publish.provisional
             "banner_html": Markup(self.banner[0]) if self.banner else None,
             "banner_text": self.banner[1].rstrip() if self.banner else None,
+            # alerts and what moved, not evaluated, restatements: rendered by their modules
+            "extra_html": [Markup(h) for h in self.extra_html],
+            "extra_text": [t.rstrip() for t in self.extra_text],
         }
 
     def html(self) -> str:

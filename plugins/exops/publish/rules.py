@@ -7,9 +7,27 @@ into one series per value of some segment columns, and fires on a condition:
 - ``threshold``: the value is above or below a fixed number;
 - ``change``: the value moved by at least ``percent`` % against the previous period
   (``compared_to: previous``) or the same day a week earlier (``compared_to: week``);
-- ``anomaly``: the value is ``z`` standard deviations from the mean of the trailing
+- ``anomaly``: the value is ``z`` robust deviations from the baseline of the trailing
   ``window`` points (only the same weekday with ``seasonality: weekday``) and differs from
-  that mean by at least ``min_relative_change`` (so a flat series never alerts).
+  it by at least ``min_relative_change`` (so a flat series never alerts). The baseline is
+  the median, its spread the MAD scaled by 1.4826 (a standard deviation for normal data):
+  one outage or spike among the points moves neither, where it would move a mean and a
+  standard deviation enough to hide the next one. The tested day and the days of known
+  incidents (``config/known_incidents.yaml``) are never part of a baseline.
+
+Every rule may also set (defaults in brackets, see ``config/alert_rules.yaml``):
+
+- ``min_abs_change`` [0]: the value must differ from its baseline by at least this much,
+  in the metric's unit (USD, users, points of NPS), however large the relative change;
+- ``min_sample`` [none]: ``{metric: <a metric of the same mart>, at_least: N}``: a
+  segment and day whose sample (e.g. NPS ``responses``, ``traders``) is below N is not
+  evaluated, and the report lists it as such;
+- ``cooldown_days`` [0]: the rule fires for a segment only if its condition did not
+  already hold for that segment on any of the previous ``cooldown_days`` days (a level
+  shift, a risk alert type that keeps coming, is news once, not every day until the
+  baseline catches up); decided from the data alone, so a backtest and a live run agree;
+- ``deliver`` [digest]: ``digest`` (the audience's one email of the day) or ``immediate``
+  (an email of its own at once: for critical risk alerts).
 
 Every error names the file, the line, the rule and the field, and what is allowed instead.
 """
@@ -73,6 +91,11 @@ class Anomaly(_Strict):
     direction: Direction = "any"
 
 
+class MinSample(_Strict):
+    metric: str
+    at_least: float = Field(gt=0)
+
+
 Condition = Annotated[Threshold | Change | Anomaly, Field(discriminator="type")]
 
 
@@ -87,6 +110,10 @@ class Rule(_Strict):
     lookback_days: int = Field(default=0, ge=0, le=366)
     severity: Literal["warning", "critical"] = "warning"
     recipients: list[Annotated[str, Field(pattern=AUDIENCE_PATTERN)]] = Field(min_length=1)
+    min_abs_change: float = Field(default=0, ge=0)
+    min_sample: MinSample | None = None
+    deliver: Literal["digest", "immediate"] = "digest"
+    cooldown_days: int = Field(default=0, ge=0, le=366)
 
 
 class RuleFile(_Strict):
@@ -263,6 +290,14 @@ def _semantic_errors(rules: list[Rule], path: Path, node: yaml.Node | None) -> l
                 rule,
                 ("metric",),
                 f"{rule.metric!r} is not a metric of {mart.name}; "
+                f"choose one of: {', '.join(mart.metric_names)}",
+            )
+        if rule.min_sample is not None and rule.min_sample.metric not in mart.metric_names:
+            err(
+                i,
+                rule,
+                ("min_sample", "metric"),
+                f"{rule.min_sample.metric!r} is not a metric of {mart.name}; "
                 f"choose one of: {', '.join(mart.metric_names)}",
             )
         allowed_segments = ", ".join(mart.segments) or "(none: this mart has no segments)"
