@@ -30,6 +30,10 @@ FIGURE = re.compile(
 # are the same on every host); written without the slashes together so this file passes too
 MACHINE_PATH = re.compile(r"(?<![\w.$}\-])/" + r"(?:work|root|home|Users)/")
 TMP_PATH = re.compile(r"(?<![\w.$}\-])/" + r"tmp/")
+# limits of other systems, not measurements of exops: (file, figure) -> why it may stay
+NOT_FIGURES = {
+    ("plugins/exops/templates/README.md", "~100 kB"): "Gmail clips longer messages",
+}
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 CODE = re.compile(r"`[^`\n]*`")
 
@@ -91,6 +95,7 @@ def test_no_benchmark_figures_outside_bench_results() -> None:
             found += [
                 f"{path.relative_to(ROOT)}: {m.group(0)!r} in {line.strip()!r}"
                 for m in FIGURE.finditer(line)
+                if (path.relative_to(ROOT).as_posix(), m.group(0)) not in NOT_FIGURES
             ]
     assert not found, "figures belong in bench/RESULTS.md:\n" + "\n".join(found)
 
