@@ -2,7 +2,8 @@
 
 Quality suites, alert-rule validation and the report all read the marts through this one
 description, so a column an alert rule may name is exactly a column the spec promises.
-Column rules (keys, nulls, enumerations, ranges) live in the models' YAML as dbt data tests.
+Column rules live in the models' YAML: keys and enumerations as dbt data tests, nulls and
+ranges as constraints of the marts' enforced contracts.
 """
 
 from __future__ import annotations

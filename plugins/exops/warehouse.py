@@ -72,9 +72,10 @@ def embedded_settings() -> dict[str, str]:
     """Server settings for the embedded warehouse: bulk loads and analytic queries.
 
     PostgreSQL's defaults (128 MB of shared buffers, a checkpoint every 1 GB of WAL) are for
-    a small OLTP box: loading a year of trades then checkpoints every ~25 s and writes each
-    page again as a full-page image. Shared buffers are an eighth of RAM (128 MB to 2 GB);
-    durability is untouched (fsync, synchronous_commit and full_page_writes stay on).
+    a small OLTP box: a bulk load then checkpoints far more often than checkpoint_timeout
+    and writes each page again as a full-page image. Shared buffers are an eighth of RAM
+    (128 MB to 2 GB); durability is untouched (fsync, synchronous_commit and full_page_writes
+    stay on).
     """
     import psutil
 

@@ -7,10 +7,11 @@ import pytest
 from exops import transform
 
 
-def test_profile_env_from_a_socket_url() -> None:
-    env = transform.profile_env("postgresql://postgres:@/exops?host=/work/main/var/pg")
+def test_profile_env_from_a_socket_url(tmp_path) -> None:
+    socket_dir = tmp_path / "var" / "pg"
+    env = transform.profile_env(f"postgresql://postgres:@/exops?host={socket_dir}")
     assert env == {
-        "EXOPS_PG_HOST": "/work/main/var/pg",
+        "EXOPS_PG_HOST": str(socket_dir),
         "EXOPS_PG_PORT": "5432",
         "EXOPS_PG_USER": "postgres",
         "EXOPS_PG_PASSWORD": "",

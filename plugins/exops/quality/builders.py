@@ -4,7 +4,8 @@ GX is imported inside these functions only (it takes seconds to import). Every e
 carries ``meta = {"name": ..., "severity": "critical" | "warning"}``; critical blocks
 publishing, warning is reported. Rules check numbers (reconciliations across layers, the
 day spine, bounds on change) within the run's :class:`~exops.quality.scope.Scope`;
-structural checks (keys, nulls, enumerations, ranges) are dbt data tests.
+structural checks (keys, nulls, enumerations, ranges) are dbt's: data tests, and the
+published marts' contract constraints.
 """
 
 from __future__ import annotations

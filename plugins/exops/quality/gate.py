@@ -2,7 +2,8 @@
 
 A daily run checks the days new loads touched, ``full=True`` all history
 (:mod:`exops.quality.scope`). Results go to ``quality.validation_runs`` (with the window it
-checked) / ``quality.validation_results`` and to GX Data Docs under var/quality/data_docs/.
+checked) / ``quality.validation_results``, and to GX Data Docs under var/quality/data_docs/
+when a critical expectation fails, on ``full=True`` or when asked (``exops validate --docs``).
 A failed critical expectation raises QualityGateFailed and sends data engineers one
 data-quality email per as-of date and set of failures.
 """
