@@ -1,7 +1,7 @@
 """Build the KPI marts with dbt once every source's raw tables are updated.
 
 Scheduled on the three raw Assets the ingest DAG produces. dbt runs as one coarse
-`dbt build` (models, data tests and unit tests, incremental models only redo the days new
+`dbt build` (models and data tests; incremental models only redo the days new
 loads touch); a failure fails the task, so the marts Asset is not updated and nothing
 downstream publishes.
 """
