@@ -480,14 +480,20 @@ def _nps_card(nps: Table, as_of: date) -> Card | None:
     )
 
 
-def build(conn: psycopg.Connection, as_of: date) -> Report:
-    """Read the marts for ``as_of`` into the report's tables and charts."""
+def build(
+    conn: psycopg.Connection,
+    as_of: date,
+    extra_html: list[str] | None = None,
+    extra_text: list[str] | None = None,
+) -> Report:
+    """Read the marts for ``as_of`` into the report's tables and charts; ``extra_html`` and
+    ``extra_text``: sections rendered elsewhere (see :mod:`exops.publish.sections`)."""
     p = {
         "as_of": as_of,
         "d30": as_of - timedelta(days=CHART_DAYS - 1),
         "d7": as_of - timedelta(days=6),
     }
-    report = Report(as_of, [])
+    report = Report(as_of, [], extra_html=list(extra_html or []), extra_text=list(extra_text or []))
 
     def section(name, title, columns, sql, note=""):
         try:
