@@ -13,6 +13,8 @@ from test_publish_support import (
     PHONE_RE,
     USER_EMAILS,
     build_sample,
+    html_rows,
+    html_text,
     mail_environment,
     read_mail,
     text_of,
@@ -165,10 +167,11 @@ def test_report_files_beside_each_other(published):
         assert name in html
     assert (out / "headline_kpis.csv").read_text().startswith("KPI,2026-09-30,Previous day")
     # the digests' content, and what was left out for too small a sample
-    assert "<h2>Alerts of the day</h2>" in html
-    assert "<td>product_id BTC-USDT</td>" in html
-    assert "<td>week1_retention_drop</td><td>all</td><td>2026-09-14</td>" in html
-    assert "<h2>Restated numbers</h2>" in html
+    shown, rows = html_text(html), html_rows(html)
+    assert "Alerts of the day" in shown
+    assert any(row[:1] == ["product_id BTC-USDT"] for row in rows)
+    assert any(row[:3] == ["week1_retention_drop", "all", "2026-09-14"] for row in rows)
+    assert "Restated numbers" in shown
 
 
 def test_the_report_email_is_the_report_file(published):

@@ -406,3 +406,26 @@ def mail_environment(var: Path, recipients: dict[str, str]) -> Iterator[Path]:
     finally:
         stop()
         mp.undo()
+
+
+def html_rows(html: str) -> list[list[str]]:
+    """The cells of every table row of an HTML page, as text (tags and their styles left out),
+    so that tests read what a reader sees, whatever the markup around it."""
+    import html as html_lib
+    import re
+
+    def text(fragment: str) -> str:
+        return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+    return [
+        [text(cell) for cell in re.findall(r"<t[dh]\b[^>]*>(.*?)</t[dh]>", row, flags=re.S)]
+        for row in re.findall(r"<tr\b[^>]*>(.*?)</tr>", html, flags=re.S)
+    ]
+
+
+def html_text(html: str) -> str:
+    """An HTML page's visible text, whitespace collapsed."""
+    import html as html_lib
+    import re
+
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", html)).split())
