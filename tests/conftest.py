@@ -2,17 +2,17 @@
 
 The server is the one in ``EXOPS_WAREHOUSE_URL`` when set (CI also runs against Debian's
 PostgreSQL 15), otherwise the embedded one under var/. Each module gets its own scratch
-database, dropped afterwards, so tests never see each other's rows.
+database, dropped afterwards, so tests never see each other's rows: an empty one, or, in a
+module marked ``built_warehouse``, a copy of the warehouse built once per session
+(tests/support/built_warehouse.py says what it holds and when to use it).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -24,10 +24,7 @@ from exops import warehouse
 sys.path.insert(0, str(Path(__file__).resolve().parent / "verify"))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
-
-def _with_database(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{dbname}"))
+import built_warehouse as built  # noqa: E402  (found through the path above)
 
 
 @pytest.fixture(scope="session")
@@ -35,13 +32,25 @@ def server_url() -> str:
     return warehouse.warehouse_url()
 
 
+@pytest.fixture(scope="session")
+def built_warehouse(server_url: str, tmp_path_factory: pytest.TempPathFactory):
+    """The warehouse built once per session (a template database, dropped at the end)."""
+    shared = built.build_shared(server_url, tmp_path_factory.mktemp("built_warehouse"))
+    try:
+        yield shared
+    finally:
+        built.drop_database(server_url, shared.template)
+
+
 @pytest.fixture(scope="module")
 def warehouse_url(server_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """URL of a fresh, empty database; also exported as EXOPS_WAREHOUSE_URL for the module."""
-    dbname = f"exops_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'create database "{dbname}"')
-    url = _with_database(server_url, dbname)
+    """URL of the module's own database, also exported as EXOPS_WAREHOUSE_URL for the module:
+    empty, or a copy of ``built_warehouse`` when the module is marked ``built_warehouse``."""
+    template = None
+    if request.node.get_closest_marker("built_warehouse") is not None:
+        template = request.getfixturevalue("built_warehouse").template
+    dbname = built.scratch_name()
+    url = built.create_database(server_url, dbname, template)
     previous = os.environ.get(warehouse.ENV_URL)
     os.environ[warehouse.ENV_URL] = url
     try:
@@ -51,8 +60,7 @@ def warehouse_url(server_url: str, request: pytest.FixtureRequest) -> Iterator[s
             os.environ.pop(warehouse.ENV_URL, None)
         else:
             os.environ[warehouse.ENV_URL] = previous
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{dbname}" with (force)')
+        built.drop_database(server_url, dbname)
 
 
 @pytest.fixture

@@ -16,8 +16,11 @@ unload``); a users partition without a user's latest version; then the last days
 change per step, so that each rule alone has to bring its old days up to date.
 
 After each step every mart and incremental table is snapshotted and a full refresh on one
-dbt thread must reproduce them row for row; the next step goes on from there, so no later
-step can hide an earlier step's miss.
+dbt thread must reproduce them row for row, so no later step can hide an earlier step's
+miss. The full refresh runs on a copy of the warehouse taken after the step's build, in a
+process of its own, while the next step is delivered and built (a dbt build is mostly one
+busy Python process: the two share the machine's cores); it builds the models only, as the
+step's own build ran every data test on the relations it must equal.
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -37,6 +44,7 @@ from exops.ingest import ingest
 from exops.ingest.unload import unload
 from exops.simulate import simulate
 
+from built_warehouse import create_database, drop_database, scratch_name
 from edge_cases import csv_rows, jsonl_rows
 
 START = date(2026, 3, 2)
@@ -306,18 +314,52 @@ def mismatches(conn: psycopg.Connection) -> dict[str, int]:
     return out
 
 
-def check_against_full_refresh(url: str) -> dict[str, int]:
-    """Snapshot what the incremental runs built, rebuild everything, compare."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("drop schema if exists incremental_copy cascade")
-        conn.execute("create schema incremental_copy")
-        for relation in COMPARED:
-            name = relation.replace(".", "__")
-            conn.execute(f"create table incremental_copy.{name} as select * from {relation}")
-    full = transform.build(url, full_refresh=True, threads=1)
-    assert full.success, full.summary()
-    with psycopg.connect(url, autocommit=True) as conn:
-        return mismatches(conn)
+REBUILD = """
+import sys
+from exops import transform
+full = transform.build(sys.argv[1], full_refresh=True, threads=1, data_tests=False)
+print(full.summary())
+sys.exit(0 if full.success and full.tests_passed == 0 else 1)
+"""
+
+
+class FullRefreshCheck:
+    """What the incremental runs built, snapshotted into a copy of the warehouse that a full
+    refresh then rebuilds in a process of its own; :meth:`mismatches` waits and compares."""
+
+    def __init__(self, url: str, server_url: str, var: Path) -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("drop schema if exists incremental_copy cascade")
+            conn.execute("create schema incremental_copy")
+            for relation in COMPARED:
+                name = relation.replace(".", "__")
+                conn.execute(f"create table incremental_copy.{name} as select * from {relation}")
+        self.server_url = server_url
+        self.name = scratch_name("exops_rebuild")
+        self.url = create_database(server_url, self.name, urlsplit(url).path.lstrip("/"))
+        env = {**os.environ, "EXOPS_VAR_DIR": str(var)}  # dbt's target and logs of its own
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", REBUILD, self.url],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def mismatches(self) -> dict[str, int]:
+        output, _ = self.process.communicate()
+        try:
+            assert self.process.returncode == 0, output[-4000:]
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                return mismatches(conn)
+        finally:
+            drop_database(self.server_url, self.name)
+
+    def abandon(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        drop_database(self.server_url, self.name)
 
 
 STEPS = (
@@ -337,10 +379,17 @@ STEPS = (
 
 
 @pytest.fixture(scope="module")
-def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    landing = tmp_path_factory.mktemp("incremental_changes") / "landing"
+def history(warehouse_url: str, server_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("incremental_changes")
+    landing = root / "landing"
     simulate(landing, USERS, DAYS, START, SEED)
     facts: dict = {"diffs": {}}
+    checking: list[tuple[str, FullRefreshCheck]] = []
+
+    def compared() -> None:
+        for name, check in checking:
+            facts["diffs"][name] = check.mismatches()
+        checking.clear()
 
     def load_and_build(dt_to: date | None) -> None:
         if dt_to is not None:
@@ -350,16 +399,28 @@ def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
         assert result.success, result.summary()
 
     def step(name: str, dt_to: date | None) -> None:
-        # after each change, what the incremental build made must equal a full rebuild; the
-        # next step goes on from that state, so no step can mend an earlier one's miss
+        # after each change, what the incremental build made must equal a full rebuild (of a
+        # copy, compared while the next step runs): no step can mend an earlier one's miss
         load_and_build(dt_to)
         with psycopg.connect(warehouse_url) as conn:
             facts.setdefault("windows", {})[name] = conn.execute(
                 "select full_refresh, window_start, threads from transform.builds"
                 " order by build_id desc limit 1"
             ).fetchone()
-        facts["diffs"][name] = check_against_full_refresh(warehouse_url)
+        compared()  # one rebuild at a time beside the steps
+        var = root / f"rebuild-{len(facts['windows'])}"
+        checking.append((name, FullRefreshCheck(warehouse_url, server_url, var)))
 
+    try:
+        _deliver_steps(landing, warehouse_url, facts, load_and_build, step)
+        compared()
+    finally:
+        for _, check in checking:  # a step failed: the rebuild beside it is not waited for
+            check.abandon()
+    return facts
+
+
+def _deliver_steps(landing: Path, warehouse_url: str, facts: dict, load_and_build, step) -> None:
     load_and_build(day(22))
     facts["moved"] = moved_trade(landing)
     step("moved trade", day(23))
@@ -394,7 +455,6 @@ def history(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     redeliver_users_without_latest(landing, day(25))
     step("users partition re-delivered", day(29))
     step("last days", day(DAYS))
-    return facts
 
 
 @pytest.fixture
@@ -468,7 +528,7 @@ def test_each_change_rebuilt_from_its_day(history: dict) -> None:
 
 
 def test_a_build_with_nothing_new_runs_no_dbt(db: psycopg.Connection, warehouse_url: str) -> None:
-    # the marts were last built by a full refresh; a build with nothing new changes nothing
+    # the marts were last built by the last step; a build with nothing new changes nothing
     before = db.execute("select count(*) from transform.builds").fetchone()[0]
     result = transform.build(warehouse_url)
     assert result.success and result.models_passed == 0, result.summary()

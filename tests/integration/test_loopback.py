@@ -10,9 +10,13 @@ import warnings
 
 import psutil
 import psycopg
+import pytest
 
 from exops import warehouse
 from exops.publish.mailsink import start_sink
+
+# the embedded server and the mail sink only: never the server EXOPS_WAREHOUSE_URL names
+pytestmark = pytest.mark.server_agnostic
 
 
 def _non_loopback_ips() -> list[str]:

@@ -1,6 +1,7 @@
 """The semantic layer (`exops metrics`) against real marts, queried as bi_reader.
 
-One module warehouse: 2,000 simulated users x 40 days, ingested and built once. Every metric
+The session's built warehouse (2,000 simulated users x 40 days, tests/support/built_warehouse.py),
+a copy of it for this module, initialised again with a bi_reader password of its own. Every metric
 is queried at its mart's grain and compared with the mart cell for cell (counts exactly,
 money and ratios to 1e-9 relative); rollups at coarser grains are compared with sums over
 the mart; queries outside a metric's valid grains are refused; everything runs as bi_reader.
@@ -12,43 +13,36 @@ import math
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import psycopg
 import pytest
 from click.testing import CliRunner
 
-from exops import bootstrap, transform, warehouse
+from exops import bootstrap, warehouse
 from exops.cli import main
-from exops.ingest import ingest
 from exops.metrics import QueryRefused, SemanticLayer, validity_table_markdown
 from exops.settings import dbt_project_dir
-from exops.simulate import simulate
 
-START = date(2026, 1, 5)
-DAYS = 40
-USERS = 2000
-SEED = 20260213
+from built_warehouse import SCENARIO
+
+pytestmark = pytest.mark.built_warehouse
+
+START = SCENARIO.start
+DAYS = SCENARIO.days
 REL = 1e-9
 
 
 @pytest.fixture(scope="module")
-def built(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """init (with a bi_reader password from the environment), simulate, ingest, one build."""
+def built(warehouse_url: str) -> Iterator[dict]:
+    """init again (with a bi_reader password from the environment) on the built copy."""
     mp = pytest.MonkeyPatch()
     mp.setenv("EXOPS_BI_READER_PASSWORD", secrets.token_urlsafe(16))
     mp.delenv(warehouse.BI_READER_URL_ENV, raising=False)
     try:
         bootstrap.init_warehouse(warehouse_url, bi_reader_password=True)
-        landing = tmp_path_factory.mktemp("metrics") / "landing"
-        simulate(landing, USERS, DAYS, START, SEED)
-        last = START + timedelta(days=DAYS - 1)
-        report = ingest(landing, url=warehouse_url, today=last + timedelta(days=1))
-        assert not [p for p in report.partitions if p.action == "failed"]
-        result = transform.build(warehouse_url)
-        assert result.success, result.summary()
-        yield {"last": last}
+        yield {"last": SCENARIO.last}
     finally:
         mp.undo()
 

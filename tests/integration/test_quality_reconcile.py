@@ -6,22 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
 from test_publish_support import mail_environment
 
-from exops import transform
-from exops.ingest import ingest
 from exops.quality import QualityGateFailed, validate
-from exops.simulate import simulate
 
-START = date(2026, 3, 2)
-DAYS = 24
-USERS = 300
-SEED = 20260302
-LAST = START + timedelta(days=DAYS - 1)
+from built_warehouse import SCENARIO
+
+pytestmark = pytest.mark.built_warehouse
+
+START = SCENARIO.start
+LAST = SCENARIO.last
 LATE = 3  # vars.late_arrival_days of dbt_project.yml
 
 EXCHANGE = "exchange_daily_kpis"
@@ -36,23 +34,16 @@ TIERS = "tiers cover every registered user each day"
 
 
 @pytest.fixture(scope="module")
-def built(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """All days but the last loaded, built and validated in full; then the last day."""
+def built(warehouse_url: str, built_warehouse, tmp_path_factory) -> Iterator[dict]:
+    """All days but the last loaded, built and validated in full; then the last day (the
+    session's built warehouse, copied for this module)."""
     root = tmp_path_factory.mktemp("reconcile")
-    landing = root / "landing"
-    simulate(landing, USERS, DAYS, START, SEED)
     with mail_environment(root / "var", {"data_eng": "de@platform.test"}):
-        first = ingest(landing, url=warehouse_url, dt_to=LAST - timedelta(days=1))
-        assert not [p for p in first.partitions if p.action == "failed"]
-        build = transform.build(warehouse_url)
-        assert build.success, build.summary()
-        before = validate(warehouse_url)
-        second = ingest(landing, url=warehouse_url)
-        assert not [p for p in second.partitions if p.action == "failed"]
-        build = transform.build(warehouse_url)
-        assert build.success, build.summary()
-        daily = validate(warehouse_url)
-        yield {"url": warehouse_url, "before": before, "daily": daily}
+        yield {
+            "url": warehouse_url,
+            "before": built_warehouse.before,
+            "daily": built_warehouse.daily,
+        }
 
 
 def _run(url: str, run_id: str) -> tuple:

@@ -432,6 +432,7 @@ def test_init_reads_passwords_from_files(admin: dict, chain, tmp_path) -> None:
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.server_agnostic  # an embedded server of its own: never the one at the URL
 def test_the_embedded_warehouse_sets_up_the_stage_roles_on_first_use(tmp_path, monkeypatch) -> None:
     """No URL configured: the first exops command that connects as a stage initialises the
     embedded server, and each stage then connects as its role over the trusted socket,

@@ -185,6 +185,7 @@ def build(
     unit_tests: bool = False,
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
+    data_tests: bool = True,
 ) -> TransformResult:
     """Bring the marts up to date with what was loaded since the last successful build.
 
@@ -196,7 +197,8 @@ def build(
     in ``transform.builds``. A ``select``-ed build is not recorded as covering the loads (it
     did not build every model). dbt's unit tests check the SQL against fixed rows, so the
     daily builds leave them out (as dbt recommends for production); ``unit_tests=True`` runs
-    them too (the test suite does).
+    them too (the test suite does). ``data_tests=False`` builds the models only (a test that
+    compares a rebuild with relations the data tests already passed on).
     """
     import json
 
@@ -223,8 +225,9 @@ def build(
         command = ["build", "--threads", str(threads)]
         if win.full:
             command.append("--full-refresh")
-        if not unit_tests:
-            command += ["--exclude-resource-type", "unit_test"]
+        excluded = ([] if unit_tests else ["unit_test"]) + ([] if data_tests else ["test"])
+        if excluded:
+            command += ["--exclude-resource-type", *excluded]
         if select:
             command += ["--select", select]
         if vars:
