@@ -118,8 +118,8 @@ def run_direct(day: date, landing: Path, echo: Callable[[str], None]) -> None:
     ]
     steps += [
         ("transform", "transform", orchestration.build_marts),
-        ("validate", "validate", lambda: orchestration.validate_marts(day.isoformat())),
-        ("publish", "publish", lambda: orchestration.publish_outputs(day.isoformat())),
+        ("validate", "validate", lambda: orchestration.validate_marts([day.isoformat()])),
+        ("publish", "publish", lambda: orchestration.publish_outputs([day.isoformat()])),
     ]
     try:
         for name, stage, step in steps:
