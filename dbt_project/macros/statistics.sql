@@ -24,3 +24,20 @@
         analyze {{ this }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Pre-hook of the few aggregations whose groups are nearly as many as their input rows (the
+    user x product x day rollup: 2.2 input rows per group). PostgreSQL underestimates such
+    groups several-fold, plans a hash aggregation that spills in batches to disk, and then
+    sorts its output again; sorting once and aggregating in order measured 1.5x faster at
+    60,000 users (31 s against 20 s). For the model's own transaction only; other adapters
+    plan for themselves. -#}
+{% macro prefer_sorted_aggregation() -%}
+    {{ return(adapter.dispatch('prefer_sorted_aggregation', 'exops')()) }}
+{%- endmacro %}
+
+{% macro default__prefer_sorted_aggregation() -%}
+{%- endmacro %}
+
+{% macro postgres__prefer_sorted_aggregation() -%}
+    set local enable_hashagg = off
+{%- endmacro %}

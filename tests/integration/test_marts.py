@@ -372,3 +372,39 @@ def test_published_marts_enforce_not_null_and_ranges(db: psycopg.Connection) -> 
         " and is_nullable = 'NO'"
     ).fetchone()[0]
     assert nullable >= 100
+
+
+def test_uniqueness_held_by_an_index_is_tested_again_without_it(
+    db: psycopg.Connection, warehouse_url: str
+) -> None:
+    """The big incremental models' keys are unique by their unique index: a duplicate cannot
+    be written, and their uniqueness test then reads only the catalogue. Without the index
+    (dropped by hand, say), the same test scans the table and fails on the duplicate."""
+    table = "intermediate.int_user_product_daily"
+    duplicate = f"insert into {table} select * from {table} limit 1"
+    with pytest.raises(errors.UniqueViolation):
+        db.execute(duplicate)
+
+    def uniqueness_test():
+        res = transform._invoke(
+            warehouse_url,
+            ["test", "--select", "int_user_product_daily,test_name:unique_combination"],
+        )
+        return transform._summarise(res)
+
+    held = uniqueness_test()
+    assert (held.tests_passed, held.tests_failed) == (1, 0), held.summary()
+    index = db.execute(
+        "select indexrelid::regclass::text, pg_get_indexdef(indexrelid) from pg_index"
+        " where indrelid = %s::regclass and indisunique",
+        [table],
+    ).fetchone()
+    db.execute(f"drop index {index[0]}")
+    db.execute(duplicate)
+    try:
+        scanned = uniqueness_test()
+        assert (scanned.tests_passed, scanned.tests_failed) == (0, 1), scanned.summary()
+        assert "1 failing row" in "\n".join(scanned.failures)
+    finally:
+        db.execute(f"delete from {table} where ctid = (select max(ctid) from {table})")
+        db.execute(index[1])

@@ -1,5 +1,7 @@
 {{ window_config(
-    'activity_date', indexes=[{'columns': ['user_id', 'product_id', 'activity_date'], 'unique': True}]
+    'activity_date',
+    indexes=[{'columns': ['user_id', 'product_id', 'activity_date'], 'unique': True}],
+    pre_hooks=["{{ prefer_sorted_aggregation() }}"],
 ) }}
 {%- set from_day = window_start() %}
 
@@ -40,7 +42,9 @@ user_product_days as (
             as fees_since_registration_usd
     from user_trades
     left join users on user_trades.user_id = users.user_id
-    group by user_trades.user_id, user_trades.product_id, user_trades.executed_date
+    -- day first: aggregated in sorted order (prefer_sorted_aggregation), the rows come out in
+    -- the day order the table is written in, without a second sort
+    group by user_trades.executed_date, user_trades.user_id, user_trades.product_id
 )
 
 select * from user_product_days
