@@ -5,6 +5,13 @@ PostgreSQL 15), otherwise the embedded one under var/. Each module gets its own 
 database, dropped afterwards, so tests never see each other's rows: an empty one, or, in a
 module marked ``built_warehouse``, a copy of the warehouse built once per session
 (tests/support/built_warehouse.py says what it holds and when to use it).
+
+`make test` runs the suite on pytest-xdist workers (``-n``, ``--dist loadgroup``): a module
+runs whole on one worker (its module-scoped fixtures are built once), the modules that copy the
+built warehouse share one worker (it is built once), and the slowest modules are handed out
+first. Each worker has a local state directory of its own (``EXOPS_VAR_DIR``: its embedded
+PostgreSQL, dbt's target and logs, Airflow's database), so two workers never share a dbt
+target or a server's roles.
 """
 
 from __future__ import annotations
@@ -25,6 +32,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "verify"))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 import built_warehouse as built  # noqa: E402  (found through the path above)
+
+# the modules that take longest (measured), handed to the workers first; the others follow in
+# collection order
+SLOWEST_FIRST = (
+    "built_warehouse",
+    "test_incremental_changes",
+    "test_distributed",
+    "test_marts",
+    "test_pipeline_airflow",
+    "test_bi_superset",
+    "test_source_health",
+    "test_publish_digest",
+    "test_publish",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # pytest-xdist: a local state of the worker's own (the module docstring)
+        base = Path(os.environ.get("EXOPS_VAR_DIR") or Path(__file__).resolve().parents[1] / "var")
+        os.environ["EXOPS_VAR_DIR"] = str(base / "test-workers" / worker)
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +97,19 @@ def conn(warehouse_url: str) -> Iterator[psycopg.Connection]:
         yield c
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # tests/integration/** is integration whatever the module says
     for item in items:
+        # tests/integration/** is integration whatever the module says
         if "/tests/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_group(item), len(rank)))  # stable: else as collected
+
+
+def _group(item: pytest.Item) -> str:
+    """The worker's unit of work: the module, or all the modules copying the built warehouse."""
+    if item.get_closest_marker("built_warehouse") is not None:
+        return "built_warehouse"
+    return Path(str(item.fspath)).stem

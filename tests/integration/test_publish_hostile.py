@@ -18,6 +18,10 @@ from test_publish_support import AS_OF, build_sample, mail_environment, read_mai
 from exops.publish import digest, publish, report
 from exops.quality import validate
 
+# not run again on PostgreSQL 15 (make test-pg15): escaping and the outbox's bookkeeping, in
+# Python
+pytestmark = pytest.mark.server_agnostic
+
 INJECTED = "C1\r\nBcc: attacker@example.com"
 FORMULA = '=HYPERLINK("http://x")'
 RECIPIENTS = {

@@ -28,6 +28,10 @@ from exops.publish import publish
 from exops.quality import source_health, validate
 from exops.simulate import simulate
 
+# not run again on PostgreSQL 15 (make test-pg15): delivery rules judged in Python from the load
+# audit
+pytestmark = pytest.mark.server_agnostic
+
 START = date(2026, 1, 5)
 DAYS = 35
 USERS = 300
