@@ -14,6 +14,10 @@ STAMP := $(VENV)/.installed-stamp
 BI_VENV := .venv-bi
 BI_STAMP := $(BI_VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# `make test` spreads the modules over pytest-xdist workers (tests/conftest.py says how);
+# TEST_WORKERS=0 runs them in this one process
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 PG15_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 # `make run` defaults: the built-in simulated exchange
@@ -37,8 +41,11 @@ $(UV):
 # --compile-bytecode: every exops, dbt, GX and Airflow process imports precompiled modules,
 # also where PYTHONDONTWRITEBYTECODE keeps Python from caching them (GX alone compiled for
 # seconds in each `exops validate`)
+# then dbt's manifest and the model list exops_transform shows as tasks (`exops transform
+# --parse`: no warehouse needed; every build writes them again)
 $(STAMP): $(UV) uv.lock pyproject.toml Makefile
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(VENV)/bin/exops transform --parse
 	@touch $@
 
 install: $(STAMP) ## install everything into .venv from uv.lock (quick when nothing changed)
@@ -70,14 +77,15 @@ run: install ## simulate an exchange, run the whole pipeline through Airflow, sa
 	$(VENV)/bin/exops run --users $(USERS) --days $(DAYS) --start $(START) --seed $(SEED)
 
 test: install bi-install browser ## all tests: unit, then integration on real PostgreSQL / SMTP / Airflow / Superset
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)
 
 test-unit: install ## fast tests only (no services)
 	$(VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
 
 test-integration: install bi-install browser ## integration tests only
-	$(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m integration $(XDIST) $(PYTEST_ARGS)
 
+# one process: the modules share the server's roles, which two workers would change at once
 test-pg15: install ## integration tests on PostgreSQL 15 at PG15_URL (but those marked server_agnostic)
 	EXOPS_WAREHOUSE_URL=$(PG15_URL) $(VENV)/bin/pytest -m "integration and not distributed and not server_agnostic" $(PYTEST_ARGS)
 

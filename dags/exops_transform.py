@@ -1,29 +1,43 @@
 """Build the KPI marts with dbt once every source's raw tables are updated.
 
-Scheduled on the three raw Assets the ingest DAG produces. dbt runs as one coarse
-`dbt build` (models and data tests; incremental models only redo the days new
-loads touch); a failure fails the task, so the marts Asset is not updated and nothing
-downstream publishes.
+Scheduled on the three raw Assets the ingest DAG produces. Task `dbt_build` runs one
+`dbt build` (models and data tests; incremental models only redo the days new loads touch)
+and holds the marts Asset: a failed model or test fails it, so the marts Asset is not
+updated and nothing downstream publishes. Every dbt model then has a task of its own in the
+group `dbt`, wired as dbt's lineage: it shows what the build did with that model and its data
+tests (time, dbt's message, the failing tests), fails when they failed and is skipped when dbt
+did not run the model. Cleared after a failure, a model's task builds that model and its tests
+alone. No dbt start-up per model: the model tasks read the build's results.
+
+The model tasks come from the dbt node list `make install` and every build write beside dbt's
+manifest (exops.dbt_nodes), read at parse time without dbt.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, TaskGroup, dag, task
+from airflow.task.trigger_rule import TriggerRule
 
+from exops import dbt_nodes
 from exops.assets import MARTS_ASSET_URI, RAW_ASSET_URIS
 from exops.dag_defaults import DEFAULT_ARGS, START_DATE, stage_queue, task_timeout
+
+MODELS, ONE_TASK_WHY = dbt_nodes.read()
+DOC = __doc__ + (
+    f"\n\n**This parse shows only `dbt_build`**: {ONE_TASK_WHY}." if ONE_TASK_WHY else ""
+)
 
 
 @dag(
     dag_id="exops_transform",
-    description="dbt build: staging, intermediate and the KPI marts",
+    description="dbt build: staging, intermediate and the KPI marts, a task per model",
     schedule=[Asset(name=f"raw_{s}", uri=uri) for s, uri in RAW_ASSET_URIS.items()],
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["exops", "transform", "dbt"],
-    doc_md=__doc__,
+    doc_md=DOC,
 )
 def exops_transform():
     @task(
@@ -36,7 +50,32 @@ def exops_transform():
 
         return build_marts()
 
-    dbt_build()
+    build = dbt_build()
+    if not MODELS:
+        return
+
+    @task(
+        # after the build whatever its outcome, and after the models it reads whatever theirs
+        trigger_rule=TriggerRule.ALL_DONE,
+        retries=0,  # a model is built again by hand (clear), not behind an engineer's back
+        execution_timeout=task_timeout("transform"),
+        queue=stage_queue("transformer"),
+    )
+    def model(name: str, unique_id: str, tests: list[str]) -> dict:
+        from exops.orchestration import report_model
+
+        return report_model(name, unique_id, tests)
+
+    with TaskGroup("dbt", tooltip="one task per dbt model, as dbt's lineage"):
+        tasks = {
+            m.name: model.override(task_id=m.name, doc_md=f"dbt model `{m.unique_id}`")(
+                m.name, m.unique_id, list(m.tests)
+            )
+            for m in MODELS
+        }
+    for m in MODELS:
+        upstream = [tasks[u] for u in m.upstream]
+        (upstream or [build]) >> tasks[m.name]
 
 
 exops_transform()

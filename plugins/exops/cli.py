@@ -418,16 +418,30 @@ def unload(source: str, entity: str, dt: date, note: str | None) -> None:
     default=None,
     help="dbt threads [default: EXOPS_DBT_THREADS, else the number of cores].",
 )
+@click.option(
+    "--parse",
+    "parse_only",
+    is_flag=True,
+    help="Only parse the project: dbt's manifest and the model list exops_transform shows as"
+    " tasks (no warehouse needed; `make install` runs it).",
+)
 def transform(
-    full_refresh: bool, select: str | None, unit_tests: bool, threads: int | None
+    full_refresh: bool,
+    select: str | None,
+    unit_tests: bool,
+    threads: int | None,
+    parse_only: bool,
 ) -> None:
     """Build staging, intermediate and the KPI marts with one `dbt build` (models and tests).
 
     Only what was loaded since the last successful build is rebuilt (the change window, shown
     first and recorded in transform.builds); with nothing new, dbt does not run.
     """
-    from exops.transform import build, headline
+    from exops.transform import build, headline, parse
 
+    if parse_only:
+        click.echo(f"dbt node list: {parse()}")
+        return
     _stage_ready()
     result = build(
         full_refresh=full_refresh,

@@ -124,12 +124,15 @@ def _as_of(value: str | None) -> date | None:
 
 def build_marts() -> dict:
     """One coarse `dbt build` of the change window; raises (failing the task) when a model or
-    test fails. In an Asset-triggered run, the marts event lists the days delivered."""
+    test fails. In an Asset-triggered run, the marts event lists the days delivered. Each
+    node's result also goes to the task's XCom ``nodes`` (before a failure is raised), for the
+    per-model tasks (:func:`report_model`)."""
     from exops.transform import build
 
     _ready()
     result = build(progress=log.info)
     log.info(result.summary())
+    _push_node_results(result.nodes)
     if not result.success:
         raise RuntimeError(result.summary())
     return {
@@ -139,6 +142,79 @@ def build_marts() -> dict:
         "window": result.window,
         **pass_days_to_marts_event(),
     }
+
+
+NODES_XCOM = "nodes"
+
+
+def _push_node_results(nodes: Mapping[str, dict]) -> None:
+    from airflow.sdk import get_current_context
+
+    try:
+        context = get_current_context()
+    except RuntimeError:  # not in an Airflow task
+        return
+    context["ti"].xcom_push(key=NODES_XCOM, value=dict(nodes))
+
+
+class ModelNotBuilt(Exception):
+    """A model task's model or one of its data tests failed in the run's build."""
+
+
+def report_model(name: str, unique_id: str, tests: Sequence[str]) -> dict:
+    """The task of one dbt model in ``exops_transform``: what the run's one ``dbt build``
+    (task ``dbt_build``) did with the model and its data tests, so each is seen, with its time
+    and message, as its own task. Succeeds when the model and its tests passed; fails naming
+    what failed; is skipped when dbt did not run it (nothing new was loaded, or an upstream
+    model failed). Cleared and run again after a failure (a later try whose build result is
+    not a success), it builds this one model and its tests alone (``dbt build --select``,
+    with the change window the failed build left pending)."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    ti = get_current_context()["ti"]
+    nodes = ti.xcom_pull(task_ids="dbt_build", key=NODES_XCOM) or {}
+    model = nodes.get(unique_id)
+    ran_tests = {t: nodes[t] for t in tests if t in nodes}
+    bad_tests = {
+        t: r for t, r in ran_tests.items() if r["status"] not in ("pass", "warn", "skipped")
+    }
+    built = model is not None and model["status"] == "success" and not bad_tests
+    if not built and ti.try_number > 1 and model is not None:
+        return _rebuild_model(name)
+    if model is None:
+        raise AirflowSkipException(
+            f"{name}: dbt did not run it in this build (nothing new was loaded, or the build"
+            " stopped before it): see task dbt_build"
+        )
+    if model["status"] == "skipped":
+        raise AirflowSkipException(f"{name}: dbt skipped it, a model or test upstream failed")
+    log.info("model %s: %s in %.2fs %s", name, model["status"], model["seconds"], model["message"])
+    for test, r in sorted(ran_tests.items()):
+        log.info("  data test %s: %s %s", test.split(".")[2], r["status"], r["message"])
+    if model["status"] != "success":
+        raise ModelNotBuilt(f"model {name}: {model['status']}: {model['message']}")
+    if bad_tests:
+        raise ModelNotBuilt(
+            f"model {name}: data tests failed: "
+            + "; ".join(
+                f"{t.split('.')[2]}: {r['status']} ({r['failures'] or 0} failing rows)"
+                for t, r in sorted(bad_tests.items())
+            )
+        )
+    return {"model": name, "seconds": model["seconds"], "tests": len(ran_tests)}
+
+
+def _rebuild_model(name: str) -> dict:
+    from exops.transform import build
+
+    _ready()
+    log.info("model %s failed in the run's build: building it and its tests alone", name)
+    result = build(select=name, progress=log.info)
+    log.info(result.summary())
+    if not result.success:
+        raise ModelNotBuilt(result.summary())
+    return {"model": name, "rebuilt": True, "seconds": round(result.elapsed_seconds, 1)}
 
 
 def pass_days_to_marts_event() -> dict:
@@ -212,9 +288,12 @@ def _check_publish_deadline(stage: str) -> None:
 
 
 def stage_of(task_id: str) -> str:
-    """The stage a task belongs to: ingest_<source> -> ingest, dbt_build -> transform."""
+    """The stage a task belongs to: ingest_<source> -> ingest, dbt_build and the model tasks
+    (dbt.<model>) -> transform."""
     if task_id.startswith("ingest"):
         return "ingest"
+    if task_id.startswith("dbt."):
+        return "transform"
     return {"dbt_build": "transform"}.get(task_id, task_id)
 
 

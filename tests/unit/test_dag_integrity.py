@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 import time
@@ -29,13 +30,17 @@ for dag_id, dag in bag.dags.items():
     out["dags"][dag_id] = {
         "tags": sorted(dag.tags),
         "fileloc": dag.fileloc,
+        "doc_md": dag.doc_md,
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries,
                               "retry_delay": t.retry_delay.total_seconds(),
                               "execution_timeout": t.execution_timeout.total_seconds()
                               if t.execution_timeout else None,
                               "on_failure": [f"{c.__module__}.{c.__qualname__}"
                                              for c in (t.on_failure_callback or [])],
-                              "queue": t.queue} for t in dag.tasks},
+                              "queue": t.queue,
+                              "upstream": sorted(t.upstream_task_ids),
+                              "trigger_rule": str(getattr(t.trigger_rule, "value", ""))}
+                  for t in dag.tasks},
         "max_active_runs": dag.max_active_runs,
     }
 sys.stdout.write("@@JSON@@" + json.dumps(out))
@@ -60,11 +65,13 @@ def test_dag_file_has_no_heavy_top_level_imports(path: Path) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def dagbag(tmp_path_factory) -> dict:
+def _parse_dags(tmp_path_factory, var: Path, **extra_env: str) -> dict:
+    """The DagBag of dags/ in a fresh process, with ``var`` as EXOPS_VAR_DIR."""
     env = airflow_env()
     env["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("airflow_home"))
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{env['AIRFLOW_HOME']}/airflow.db"
+    env["EXOPS_VAR_DIR"] = str(var)
+    env.update(extra_env)
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, str(DAGS_DIR)], env=env, capture_output=True, text=True
@@ -73,6 +80,25 @@ def dagbag(tmp_path_factory) -> dict:
     data = json.loads(proc.stdout.split("@@JSON@@", 1)[1])
     data["wall_s"] = time.perf_counter() - started
     return data
+
+
+@pytest.fixture(scope="module")
+def parsed_var(tmp_path_factory) -> Path:
+    """A local state whose dbt node list `exops transform --parse` wrote (as `make install`)."""
+    var = tmp_path_factory.mktemp("var")
+    env = dict(os.environ, EXOPS_VAR_DIR=str(var))
+    exops = Path(sys.executable).with_name("exops")
+    proc = subprocess.run(
+        [str(exops), "transform", "--parse"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (var / "dbt" / "dbt_nodes.json").is_file()
+    return var
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory, parsed_var: Path) -> dict:
+    return _parse_dags(tmp_path_factory, parsed_var)
 
 
 def test_dags_import_without_errors(dagbag: dict) -> None:
@@ -95,6 +121,11 @@ def test_every_dag_has_tags_owner_and_retries(dagbag: dict) -> None:
         assert len(dag["tags"]) >= 2, f"{dag_id} needs a stage tag too"
         for task_id, t in dag["tasks"].items():
             assert t["owner"] not in ("", "airflow"), f"{dag_id}.{task_id} has no real owner"
+            if task_id.startswith("dbt."):
+                # a model's task reports the build (which retries); it builds its model alone
+                # only when an engineer clears it, never on its own
+                assert t["retries"] == 0, f"{dag_id}.{task_id} would rebuild on its own"
+                continue
             assert t["retries"] >= 1, f"{dag_id}.{task_id} has no retries"
             assert t["retry_delay"] > 0, f"{dag_id}.{task_id} retries without delay"
             assert t["execution_timeout"], f"{dag_id}.{task_id} has no execution_timeout"
@@ -152,6 +183,11 @@ def test_each_stage_runs_on_its_own_queue(dagbag: dict) -> None:
         (dag_id, task_id): t["queue"]
         for dag_id, dag in dagbag["dags"].items()
         for task_id, t in dag["tasks"].items()
+        if not task_id.startswith("dbt.")
+    }
+    models = dagbag["dags"]["exops_transform"]["tasks"]
+    assert {t["queue"] for task_id, t in models.items() if task_id.startswith("dbt.")} == {
+        "exops_transformer"
     }
     assert queues == {
         ("exops_ingest", "ingest_exchange"): "exops_loader",
@@ -161,3 +197,46 @@ def test_each_stage_runs_on_its_own_queue(dagbag: dict) -> None:
         ("exops_publish", "validate"): "exops_transformer",
         ("exops_publish", "publish"): "exops_publisher",
     }
+
+
+def test_transform_dag_has_a_task_per_dbt_model_wired_as_its_lineage(
+    dagbag: dict, parsed_var: Path
+) -> None:
+    """exops_transform: the one dbt_build, then a task per dbt model of the manifest, each
+    after the models it reads (dbt_build for those reading sources only), running whatever
+    their upstream's outcome (they report; dbt decided)."""
+    manifest = json.loads((parsed_var / "dbt" / "target" / "manifest.json").read_text())
+    models = {
+        n["name"]: {
+            manifest["nodes"][d]["name"]
+            for d in n["depends_on"]["nodes"]
+            if manifest["nodes"].get(d, {}).get("resource_type") == "model"
+        }
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model"
+    }
+    assert len(models) >= 50
+    tasks = dagbag["dags"]["exops_transform"]["tasks"]
+    assert set(tasks) == {"dbt_build"} | {f"dbt.{m}" for m in models}
+    for name, reads in models.items():
+        task = tasks[f"dbt.{name}"]
+        assert set(task["upstream"]) == ({f"dbt.{r}" for r in reads} or {"dbt_build"}), name
+        assert task["trigger_rule"] == "all_done"
+    assert "dbt.int_user_trades" in tasks["dbt.int_user_product_daily"]["upstream"]
+    assert "only `dbt_build`" not in dagbag["dags"]["exops_transform"]["doc_md"]
+
+
+@pytest.mark.parametrize("state", ["missing", "corrupt"])
+def test_transform_dag_without_a_usable_node_list_is_one_task_saying_why(
+    tmp_path_factory, state: str
+) -> None:
+    var = tmp_path_factory.mktemp(f"var_{state}")
+    if state == "corrupt":
+        (var / "dbt").mkdir()
+        (var / "dbt" / "dbt_nodes.json").write_text('{"format": 1, "models": [{"name"')
+    data = _parse_dags(tmp_path_factory, var)
+    assert data["errors"] == {}
+    dag = data["dags"]["exops_transform"]
+    assert set(dag["tasks"]) == {"dbt_build"}
+    why = "no dbt node list at" if state == "missing" else "cannot be read"
+    assert "only `dbt_build`" in dag["doc_md"] and why in dag["doc_md"]

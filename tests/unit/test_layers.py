@@ -24,8 +24,17 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("settings and the landing contract", frozenset({"exops.settings", "exops.contract"})),
     (
         "shared declarations: roles and grants, mail delivery and its templates, the mart"
-        " catalogue, Assets",
-        frozenset({"exops.roles", "exops.mail", "exops.templating", "exops.marts", "exops.assets"}),
+        " catalogue, Assets, the dbt node list the transform DAG shows",
+        frozenset(
+            {
+                "exops.roles",
+                "exops.mail",
+                "exops.templating",
+                "exops.marts",
+                "exops.assets",
+                "exops.dbt_nodes",
+            }
+        ),
     ),
     ("warehouse access", frozenset({"exops.warehouse"})),
     (

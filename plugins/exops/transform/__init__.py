@@ -13,6 +13,7 @@ window) is computed once, before dbt starts (:mod:`exops.transform.window`), rec
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from exops import warehouse
 from exops.settings import SettingError, Settings, dbt_project_dir, load_settings, var_dir
+
+log = logging.getLogger(__name__)
 
 THREADS_ENV = "EXOPS_DBT_THREADS"
 
@@ -81,6 +84,9 @@ class TransformResult:
     elapsed_seconds: float = 0.0
     window: str = ""
     build_id: int | None = None
+    # per dbt node run (unique_id): status ("success", "error", "skipped", "pass", "fail",
+    # ...), dbt's message and seconds; what the per-model tasks of exops_transform report
+    nodes: dict[str, dict] = field(default_factory=dict)
 
     def summary(self) -> str:
         state = "OK" if self.success else "FAILED"
@@ -249,6 +255,7 @@ def build(
                 change_window.record_end(conn, build_id, success=False)
             raise
         out = _summarise(res)
+        _keep_node_list()
         out.window = win.describe()
         out.build_id = build_id
         if build_id is not None:
@@ -264,6 +271,12 @@ def _summarise(res: Any) -> TransformResult:
     for result in getattr(res.result, "results", None) or []:
         kind = result.node.resource_type
         status = str(result.status)
+        out.nodes[result.node.unique_id] = {
+            "status": status,
+            "message": (result.message or "").strip(),
+            "failures": result.failures,
+            "seconds": round(result.execution_time or 0.0, 2),
+        }
         if kind in ("model", "seed", "snapshot"):
             if status == "success":
                 out.models_passed += 1
@@ -317,6 +330,35 @@ def build_lock(
             yield
         finally:
             conn.execute("select pg_advisory_unlock(hashtext(%s))", (BUILD_LOCK_KEY,))
+
+
+def _keep_node_list() -> None:
+    """The DAG's node list from the manifest dbt just wrote (:mod:`exops.dbt_nodes`); a build
+    never fails on it (the DAG then shows what it read before, or its one task)."""
+    from exops import dbt_nodes
+
+    manifest = dbt_var_dir() / "target" / "manifest.json"
+    try:
+        dbt_nodes.write_from_manifest(manifest, dbt_var_dir() / dbt_nodes.FILE_NAME)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("the dbt node list was not updated from %s: %s", manifest, exc)
+
+
+# dbt reads no connection to parse; the profile still wants its variables
+PARSE_URL = "postgresql://exops@localhost:5432/exops"
+
+
+def parse() -> Path:
+    """``dbt parse``: dbt's manifest and the DAG's node list, without a warehouse (``make
+    install`` runs it, so a fresh deployment's exops_transform shows its models at once)."""
+    from exops import dbt_nodes
+
+    res = _invoke(PARSE_URL, ["parse"])
+    if not res.success:
+        raise TransformError(f"dbt parse failed: {res.exception or res.result}")
+    path = dbt_var_dir() / dbt_nodes.FILE_NAME
+    dbt_nodes.write_from_manifest(dbt_var_dir() / "target" / "manifest.json", path)
+    return path
 
 
 def docs(url: str | None = None) -> Path:
