@@ -114,8 +114,9 @@ bench: SCALE ?= small
 bench: install ## benchmark harness (SCALE=small|large|history), prints figures and targets, writes bench/results/
 	$(VENV)/bin/python bench/run.py --scale $(SCALE)
 
-stop: ## stop the embedded PostgreSQL
+stop: ## stop the embedded PostgreSQL (and the test workers' own)
 	-@[ -x $(VENV)/bin/exops ] && $(VENV)/bin/exops warehouse stop
+	-@for d in var/test-workers/*/; do [ -d "$$d/pg" ] && EXOPS_VAR_DIR="$$d" $(VENV)/bin/exops warehouse stop; done; true
 
 clean: bi-stop stop ## remove local state (embedded warehouse, Airflow DB, landing zone, reports, Superset)
-	rm -rf var/pg var/airflow var/landing var/reports var/mail var/dbt var/bi
+	rm -rf var/pg var/airflow var/landing var/reports var/mail var/dbt var/bi var/test-workers

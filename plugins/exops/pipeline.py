@@ -70,10 +70,18 @@ def landing_as_of(landing: Path) -> date:
 
 
 def run_via_airflow(day: date, landing: Path, echo: Callable[[str], None]) -> None:
-    """The three DAGs for ``day``, each as `airflow dags test` runs it, in one process."""
+    """The three DAGs for ``day``, each as `airflow dags test` runs it, in one process. A local
+    state without dbt's node list (a new EXOPS_VAR_DIR) gets one first, so that
+    ``exops_transform`` shows its model tasks from the first run on."""
     import os
 
+    from exops import dbt_nodes
     from exops.airflow_local import dags_test_chain
+
+    if not dbt_nodes.default_path().is_file():
+        from exops.transform import parse
+
+        echo(f"dbt node list: {parse()}")
 
     env = dict(os.environ)
     env["EXOPS_LANDING_DIR"] = str(landing)

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from test_publish_support import AS_OF, build_sample, mail_environment, read_mail, text_of
 
+from exops import transform
 from exops.airflow_local import dags_test_chain
 from exops.ingest import ingest
 from exops.notify import check_publish_deadline, tell_stage_failure
@@ -62,10 +63,19 @@ def broken(warehouse_url: str, tmp_path_factory):
         mp.setenv("EXOPS_TASK_RETRIES", "0")
         # the landing zone's own clock: its last day is not overdue (tested on its own below)
         mp.setenv("EXOPS_TODAY", str(LAST + timedelta(days=1)))
+        transform.parse()  # exops_transform with its model tasks, as after `make install`
         try:
             yield {"url": warehouse_url, "landing": landing, "var": var, "mail": mail}
         finally:
             mp.undo()
+
+
+def db_rows(var: Path, query: str) -> list:
+    db = sqlite3.connect(var / "airflow" / "airflow.db")
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
 
 
 def _failure_mails(mail: Path) -> list:
@@ -104,6 +114,18 @@ def test_a_failed_dag_task_emails_data_engineers_once_per_run_and_stage(broken) 
     finally:
         db.close()
     assert [state for _, state in runs] == ["failed"]
+    # the model tasks say where it broke: the model whose prices are missing failed, with
+    # dbt's message in its log; what reads it was skipped; what it reads was built
+    states = dict(
+        db_rows(
+            broken["var"],
+            "select task_id, state from task_instance where dag_id = 'exops_transform'",
+        )
+    )
+    assert states["dbt_build"] == "failed"
+    assert states["dbt.int_trades_priced"] == "failed"
+    assert states["dbt.int_user_trades"] == states["dbt.exchange_daily_kpis"] == "skipped"
+    assert states["dbt.stg_exchange__trades"] == states["dbt.int_days"] == "success"
     with psycopg.connect(broken["url"]) as conn:
         rows = conn.execute(
             "select notification_key, emailed_at is not null from publish.notifications"

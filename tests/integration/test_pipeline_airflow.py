@@ -74,7 +74,11 @@ def test_run_succeeds_through_every_dag(first_run, env) -> None:
         ("exops_transform", "dbt_build"),
         ("exops_publish", "validate"),
         ("exops_publish", "publish"),
+        ("exops_transform", "dbt.stg_exchange__trades"),
+        ("exops_transform", "dbt.exchange_daily_kpis"),
     }
+    # a task per dbt model, each reporting its model and data tests as built
+    assert sum(t.startswith("dbt.") for d, t, _ in tasks if d == "exops_transform") >= 50
     assert {state for _, _, state in tasks} == {"success"}
 
 
