@@ -3,7 +3,7 @@
     incremental_strategy='append',
     full_refresh=(true if window_var('rebuild_all_campaigns', false) else none),
     on_schema_change='fail',
-    pre_hook=["{{ delete_campaign_days() }}"],
+    pre_hook=["{{ delete_campaign_days() }}", "{{ prefer_hash_joins() }}"],
     indexes=[{'columns': ['campaign_id', 'activity_date'], 'unique': True}],
 ) }}
 
