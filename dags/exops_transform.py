@@ -7,7 +7,8 @@ updated and nothing downstream publishes. Every dbt model then has a task of its
 group `dbt`, wired as dbt's lineage: it shows what the build did with that model and its data
 tests (time, dbt's message, the failing tests), fails when they failed and is skipped when dbt
 did not run the model. Cleared after a failure, a model's task builds that model and its tests
-alone. No dbt start-up per model: the model tasks read the build's results.
+alone. No dbt start-up per model: the model tasks read the build's results. `dbt_done`, last,
+carries the run's outcome: failed when the build or a model task failed.
 
 The model tasks come from the dbt node list `make install` and every build write beside dbt's
 manifest (exops.dbt_nodes), read at parse time without dbt.
@@ -15,6 +16,7 @@ manifest (exops.dbt_nodes), read at parse time without dbt.
 
 from __future__ import annotations
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Asset, TaskGroup, dag, task
 from airflow.task.trigger_rule import TriggerRule
 
@@ -76,6 +78,14 @@ def exops_transform():
     for m in MODELS:
         upstream = [tasks[u] for u in m.upstream]
         (upstream or [build]) >> tasks[m.name]
+    # the run's outcome: Airflow judges a run by its last tasks, and the model tasks that end
+    # the lineage are skipped when dbt skipped them; this one fails when the build or a
+    # model task failed (skipped ones pass: nothing new to build)
+    read = {u for m in MODELS for u in m.upstream}
+    done = EmptyOperator(
+        task_id="dbt_done", trigger_rule=TriggerRule.NONE_FAILED, queue=stage_queue("transformer")
+    )
+    [build, *(tasks[m.name] for m in MODELS if m.name not in read)] >> done
 
 
 exops_transform()

@@ -288,13 +288,13 @@ def _check_publish_deadline(stage: str) -> None:
 
 
 def stage_of(task_id: str) -> str:
-    """The stage a task belongs to: ingest_<source> -> ingest, dbt_build and the model tasks
-    (dbt.<model>) -> transform."""
+    """The stage a task belongs to: ingest_<source> -> ingest, dbt_build, the model tasks
+    (dbt.<model>) and dbt_done -> transform."""
     if task_id.startswith("ingest"):
         return "ingest"
-    if task_id.startswith("dbt."):
+    if task_id.startswith("dbt"):
         return "transform"
-    return {"dbt_build": "transform"}.get(task_id, task_id)
+    return task_id
 
 
 def _task_log_location(ti) -> str:

@@ -194,6 +194,7 @@ def test_each_stage_runs_on_its_own_queue(dagbag: dict) -> None:
         ("exops_ingest", "ingest_crm"): "exops_loader",
         ("exops_ingest", "ingest_feedback"): "exops_loader",
         ("exops_transform", "dbt_build"): "exops_transformer",
+        ("exops_transform", "dbt_done"): "exops_transformer",
         ("exops_publish", "validate"): "exops_transformer",
         ("exops_publish", "publish"): "exops_publisher",
     }
@@ -217,12 +218,17 @@ def test_transform_dag_has_a_task_per_dbt_model_wired_as_its_lineage(
     }
     assert len(models) >= 50
     tasks = dagbag["dags"]["exops_transform"]["tasks"]
-    assert set(tasks) == {"dbt_build"} | {f"dbt.{m}" for m in models}
+    assert set(tasks) == {"dbt_build", "dbt_done"} | {f"dbt.{m}" for m in models}
     for name, reads in models.items():
         task = tasks[f"dbt.{name}"]
         assert set(task["upstream"]) == ({f"dbt.{r}" for r in reads} or {"dbt_build"}), name
         assert task["trigger_rule"] == "all_done"
     assert "dbt.int_user_trades" in tasks["dbt.int_user_product_daily"]["upstream"]
+    # the run's outcome: after the build and every model that ends the lineage
+    ends = {f"dbt.{m}" for m in models if not any(m in reads for reads in models.values())}
+    assert set(tasks["dbt_done"]["upstream"]) == {"dbt_build"} | ends
+    assert "dbt.exchange_daily_kpis" in ends
+    assert tasks["dbt_done"]["trigger_rule"] == "none_failed"
     assert "only `dbt_build`" not in dagbag["dags"]["exops_transform"]["doc_md"]
 
 
