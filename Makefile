@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 # `make test` spreads the modules over pytest-xdist workers (tests/conftest.py says how);
 # TEST_WORKERS=0 runs them in this one process
 TEST_WORKERS ?= 2
-XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 PG15_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 # `make run` defaults: the built-in simulated exchange

@@ -6,12 +6,11 @@ database, dropped afterwards, so tests never see each other's rows: an empty one
 module marked ``built_warehouse``, a copy of the warehouse built once per session
 (tests/support/built_warehouse.py says what it holds and when to use it).
 
-`make test` runs the suite on pytest-xdist workers (``-n``, ``--dist loadgroup``): a module
-runs whole on one worker (its module-scoped fixtures are built once), the modules that copy the
-built warehouse share one worker (it is built once), and the slowest modules are handed out
-first. Each worker has a local state directory of its own (``EXOPS_VAR_DIR``: its embedded
-PostgreSQL, dbt's target and logs, Airflow's database), so two workers never share a dbt
-target or a server's roles.
+`make test` runs the suite on pytest-xdist workers (``-n``): a module runs whole on one worker
+(its module-scoped fixtures are built once), the modules that copy the built warehouse share
+one worker (it is built once), and the slowest modules are handed out first. Each worker has
+a local state directory of its own (``EXOPS_VAR_DIR``: its embedded PostgreSQL, dbt's target
+and logs, Airflow's database), so two workers never share a dbt target or a server's roles.
 """
 
 from __future__ import annotations
@@ -97,19 +96,43 @@ def conn(warehouse_url: str) -> Iterator[psycopg.Connection]:
         yield c
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         # tests/integration/** is integration whatever the module says
         if "/tests/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(_group(item), len(rank)))  # stable: else as collected
+    items.sort(key=lambda item: rank.get(_group(item.nodeid), len(rank)))  # stable
 
 
-def _group(item: pytest.Item) -> str:
-    """The worker's unit of work: the module, or all the modules copying the built warehouse."""
-    if item.get_closest_marker("built_warehouse") is not None:
-        return "built_warehouse"
-    return Path(str(item.fspath)).stem
+def _built_warehouse_modules() -> frozenset[str]:
+    """The modules marked ``built_warehouse`` (read from their source: pytest-xdist's
+    controller schedules by node id, without the items or their marks)."""
+    here = Path(__file__).resolve().parent
+    return frozenset(
+        p.stem
+        for p in here.glob("*/test_*.py")
+        if "pytest.mark.built_warehouse" in p.read_text(encoding="utf-8")
+    )
+
+
+def _group(nodeid: str, built: frozenset[str] | None = None) -> str:
+    """A worker's unit of work: the module, or all the modules copying the built warehouse."""
+    module = Path(nodeid.split("::", 1)[0]).stem
+    built = _built_warehouse_modules() if built is None else built
+    return "built_warehouse" if module in built else module
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """pytest-xdist: a module per unit of work, the built-warehouse modules one unit (its own
+    ``loadgroup`` renames node ids, which pytest 9 no longer lets it do)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    built = _built_warehouse_modules()
+
+    class ModuleGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid, built)
+
+    return ModuleGroups(config, log)
