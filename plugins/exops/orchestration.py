@@ -147,7 +147,18 @@ def build_marts() -> dict:
 NODES_XCOM = "nodes"
 
 
+def _in_airflow_task() -> bool:
+    """Whether this process runs an Airflow task (its DAG file imported the task SDK). Outside
+    one (``exops run --via direct``), importing Airflow would configure logging anew and
+    drop the handlers the run set up, its log file's among them."""
+    import sys
+
+    return "airflow.sdk" in sys.modules
+
+
 def _push_node_results(nodes: Mapping[str, dict]) -> None:
+    if not _in_airflow_task():
+        return
     from airflow.sdk import get_current_context
 
     try:
@@ -222,6 +233,8 @@ def pass_days_to_marts_event() -> dict:
     of the raw events the run consumed, for ``exops_publish`` (:func:`marts_event_extra`).
     Read from the running task's context, so the DAG file passes nothing (a task that takes
     over the marts outlet calls this); outside a task, nothing to pass on."""
+    if not _in_airflow_task():
+        return {}
     from airflow.sdk import get_current_context
 
     from exops.assets import marts_asset
