@@ -20,8 +20,8 @@ with parts as (
         fees_usd,
         fees_since_registration_usd,
         0 as wealth_event_count,
-        cast(null as numeric) as deposits_usd,
-        cast(null as numeric) as withdrawals_usd,
+        null::numeric as deposits_usd,
+        null::numeric as withdrawals_usd,
         true as traded
     from {{ ref('int_user_product_daily') }}
     where activity_date >= {{ from_day }}
