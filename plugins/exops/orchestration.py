@@ -177,9 +177,9 @@ def report_model(name: str, unique_id: str, tests: Sequence[str]) -> dict:
     (task ``dbt_build``) did with the model and its data tests, so each is seen, with its time
     and message, as its own task. Succeeds when the model and its tests passed; fails naming
     what failed; is skipped when dbt did not run it (nothing new was loaded, or an upstream
-    model failed). Cleared and run again after a failure (a later try whose build result is
-    not a success), it builds this one model and its tests alone (``dbt build --select``,
-    with the change window the failed build left pending)."""
+    model failed). Cleared and run again after its model or a test of it failed (a later
+    try), it builds this one model and its tests alone (``dbt build --select``, with the
+    change window the failed build left pending)."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowSkipException
 
@@ -190,8 +190,12 @@ def report_model(name: str, unique_id: str, tests: Sequence[str]) -> dict:
     bad_tests = {
         t: r for t, r in ran_tests.items() if r["status"] not in ("pass", "warn", "skipped")
     }
-    built = model is not None and model["status"] == "success" and not bad_tests
-    if not built and ti.try_number > 1 and model is not None:
+    # its own failure (the model or one of its tests), not a skip for an upstream failure: the
+    # build that follows the repair brings the skipped models up to date
+    failed_here = model is not None and (
+        model["status"] not in ("success", "skipped") or bool(bad_tests)
+    )
+    if failed_here and ti.try_number > 1:
         return _rebuild_model(name)
     if model is None:
         raise AirflowSkipException(
