@@ -26,34 +26,31 @@
 {%- endmacro %}
 
 {#- Pre-hook of the few aggregations whose groups are nearly as many as their input rows (the
-    user x product x day rollup: 2.2 input rows per group; the user x day activity). PostgreSQL underestimates such
-    groups several-fold, plans a hash aggregation that spills in batches to disk, and then
-    sorts its output again; sorting once and aggregating in order measured 1.5x faster at
-    60,000 users (31 s against 20 s). For the model's own transaction only; other adapters
-    plan for themselves. -#}
+    user x product x day rollup: 2.2 input rows per group; the user x day activity).
+    PostgreSQL underestimates such groups several-fold, plans a hash aggregation that spills
+    in batches to disk, and then sorts its output again; sorting once and aggregating in order
+    measured 1.5x faster at 60,000 users (31 s against 20 s). -#}
 {% macro prefer_sorted_aggregation() -%}
-    {{ return(adapter.dispatch('prefer_sorted_aggregation', 'exops')()) }}
-{%- endmacro %}
-
-{% macro default__prefer_sorted_aggregation() -%}
-{%- endmacro %}
-
-{% macro postgres__prefer_sorted_aggregation() -%}
-    set local enable_hashagg = off
+    {{ planner_off('enable_hashagg') }}
 {%- endmacro %}
 
 {#- Pre-hook of the campaign days: PostgreSQL estimates the campaigns' days and members at a
     fraction of what they are and reads the rollup by nested loops, one index scan per member
     and campaign; hash joins over the days' rows measured 1.9x faster for a full build (11 s
-    against 6 s at 60,000 users x 120 days) and 2x for a day recomputing a campaign. For the
-    model's own transaction only; other adapters plan for themselves. -#}
+    against 6 s at 60,000 users x 120 days) and 2x for a day recomputing a campaign. -#}
 {% macro prefer_hash_joins() -%}
-    {{ return(adapter.dispatch('prefer_hash_joins', 'exops')()) }}
+    {{ planner_off('enable_nestloop') }}
 {%- endmacro %}
 
-{% macro default__prefer_hash_joins() -%}
+{#- A planner method off for the model's own transaction only (`set local`); other adapters
+    plan for themselves. -#}
+{% macro planner_off(setting) -%}
+    {{ return(adapter.dispatch('planner_off', 'exops')(setting)) }}
 {%- endmacro %}
 
-{% macro postgres__prefer_hash_joins() -%}
-    set local enable_nestloop = off
+{% macro default__planner_off(setting) -%}
+{%- endmacro %}
+
+{% macro postgres__planner_off(setting) -%}
+    set local {{ setting }} = off
 {%- endmacro %}
