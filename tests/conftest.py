@@ -38,12 +38,13 @@ SLOWEST_FIRST = (
     "built_warehouse",
     "test_incremental_changes",
     "test_distributed",
-    "test_marts",
     "test_pipeline_airflow",
+    "test_marts",
+    "test_failure_alerts",
     "test_bi_superset",
     "test_source_health",
-    "test_publish_digest",
-    "test_publish",
+    "test_transform_window",
+    "test_roles",
 )
 
 
@@ -102,7 +103,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "/tests/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(_group(item.nodeid), len(rank)))  # stable
+    built = _built_warehouse_modules()
+    items.sort(key=lambda item: rank.get(_group(item.nodeid, built), len(rank)))  # stable
 
 
 def _built_warehouse_modules() -> frozenset[str]:
