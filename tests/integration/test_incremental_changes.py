@@ -52,7 +52,7 @@ from edge_cases import csv_rows, jsonl_rows
 pytestmark = pytest.mark.server_agnostic
 
 START = date(2026, 3, 2)
-DAYS = 30
+DAYS = 31
 USERS = 200
 SEED = 99
 
@@ -87,6 +87,7 @@ COMPARED = (
     "intermediate.int_campaign_trading",
     "intermediate.int_campaign_members",
     "intermediate.int_campaign_trading_daily",
+    "intermediate.int_campaign_eligible_daily",
 )
 
 
@@ -284,6 +285,42 @@ def control_of_a_finished_campaign(url: str, ended_before: date) -> tuple[str, s
     return row[0], row[1]
 
 
+def late_enrollments(landing: Path, url: str, n: int) -> dict[str, str]:
+    """Enrollments delivered on day n into a campaign that ended before the change window: one
+    of its controls (who leaves the controls) and a user registered after its start (never
+    eligible). Only the campaign's participants' trading moves."""
+    user_id, _ = control_of_a_finished_campaign(url, day(n) - timedelta(days=4))
+    with psycopg.connect(url) as conn:
+        campaign_id, newcomer = conn.execute(
+            """
+            select campaigns.campaign_id, min(users.user_id)
+            from staging.stg_crm__campaigns as campaigns
+            inner join intermediate.int_campaign_members as members
+                on members.campaign_id = campaigns.campaign_id and members.user_id = %s
+            inner join staging.stg_crm__users as users
+                on users.registered_date >= campaigns.start_date
+            where campaigns.end_date < %s
+            group by campaigns.campaign_id, campaigns.end_date
+            order by campaigns.end_date, campaigns.campaign_id
+            limit 1
+            """,
+            (user_id, day(n) - timedelta(days=4)),
+        ).fetchone()
+    assert newcomer is not None, "no user registered after the finished campaign started"
+    rows = [
+        {"campaign_id": campaign_id, "user_id": u, "enrolled_at": at(day(n), 9 + i)}
+        for i, u in enumerate((user_id, newcomer))
+    ]
+    part = part_dir(landing, "crm", "campaign_enrollments", day(n))
+    if part.exists():
+        add_jsonl(part, rows)
+    else:
+        part.mkdir(parents=True)
+        (part / "part-00000.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (part / "_SUCCESS").write_bytes(b"")
+    return {"campaign_id": campaign_id, "control": user_id, "newcomer": newcomer}
+
+
 def redeliver_users_without_latest(landing: Path, n: date) -> None:
     """Day n's users partition again, without its last record (a user's latest version)."""
     part = part_dir(landing, "crm", "users", n)
@@ -375,6 +412,7 @@ STEPS = (
     "late KYC approval",
     "late product event",
     "country changed",
+    "late enrollments",
     "old partitions re-delivered",
     "winner removed by a re-delivery",
     "trades partition unloaded",
@@ -449,6 +487,10 @@ def _deliver_steps(landing: Path, warehouse_url: str, facts: dict, load_and_buil
     user_id, country = control_of_a_finished_campaign(warehouse_url, day(29) - timedelta(days=4))
     user_change(landing, user_id, 29, country=country)
     step("country changed", day(29))
+    # a finished campaign gains participants long after its end: no eligible population or
+    # window day of it changes, only who of it enrolled
+    facts["enrolled"] = late_enrollments(landing, warehouse_url, 30)
+    step("late enrollments", day(30))
     facts["duplicated"] = old_redeliveries(landing)
     step("old partitions re-delivered", day(29))
     drop_from_day_12(landing, facts["duplicated"])
@@ -515,12 +557,25 @@ def test_the_changes_reached_the_marts(db: psycopg.Connection, history: dict) ->
         (day(14), day(14)),
     ).fetchone()[0]
     assert rich == 1
+    enrolled = history["enrolled"]
+    members = {
+        user_id: (role, eligible)
+        for user_id, role, eligible in db.execute(
+            "select user_id, member_role, is_eligible from intermediate.int_campaign_members"
+            " where campaign_id = %s and user_id in (%s, %s)",
+            (enrolled["campaign_id"], enrolled["control"], enrolled["newcomer"]),
+        )
+    }
+    assert members == {
+        enrolled["control"]: ("participant", True),
+        enrolled["newcomer"]: ("participant", False),
+    }
 
 
 def test_daily_runs_rebuilt_only_recent_days(history: dict) -> None:
-    # the last step delivered day 30 only: every day-incremental model rebuilt from day 30
+    # the last step delivered day 31 only: every day-incremental model rebuilt from day 31
     # minus the late-arrival allowance, not from the start, on 4 threads
-    assert history["windows"]["last days"] == (False, day(30) - timedelta(days=3), 4)
+    assert history["windows"]["last days"] == (False, day(31) - timedelta(days=3), 4)
 
 
 def test_each_change_rebuilt_from_its_day(history: dict) -> None:
@@ -530,6 +585,8 @@ def test_each_change_rebuilt_from_its_day(history: dict) -> None:
     assert windows["late trade"][:2] == (False, day(15))
     assert windows["users partition re-delivered"][0] is True
     assert windows["trades partition unloaded"][:2] == (False, day(20) - timedelta(days=3))
+    # late enrollments reach their finished campaign by key, not by widening the window
+    assert windows["late enrollments"][:2] == (False, day(30) - timedelta(days=3))
 
 
 def test_a_build_with_nothing_new_runs_no_dbt(db: psycopg.Connection, warehouse_url: str) -> None:

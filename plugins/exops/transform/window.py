@@ -29,8 +29,11 @@ raw rows loaded since, with the last successful build's ceiling, and decides:
 
 Besides the start, the window carries what a few models need to know by key: the staged facts
 to restage whole (a partition of theirs was re-delivered), the users whose links (device, IP)
-changed (their linked-account alerts are rebuilt over all days), and the campaigns whose own
-inputs changed (``None``: all of them, e.g. a user's country changed).
+changed (their linked-account alerts are rebuilt over all days), the campaigns whose own
+record changed or whose controls may have (a user moved into or out of a country one excludes),
+and, apart from them, the campaigns whose enrollments changed (only their participants' trading
+is recomputed: the eligible population does not depend on who enrolled); ``None``: all of them
+(a re-delivered enrollments partition).
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ class ChangeWindow:
     restage: list[str] = field(default_factory=list)
     relinked_users: list[str] = field(default_factory=list)
     campaigns: list[str] | None = field(default_factory=list)
+    enrolled_campaigns: list[str] = field(default_factory=list)
     moved_countries: list[str] = field(default_factory=list)
     loaded_dates: dict[str, list[str]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
@@ -138,6 +142,9 @@ class ChangeWindow:
             "changed_campaigns": []
             if self.full or self.campaigns is None
             else sorted(self.campaigns),
+            "enrolled_campaigns": []
+            if self.full or self.campaigns is None
+            else sorted(self.enrolled_campaigns),
             "loaded_dates": {} if self.full else self.loaded_dates,
             "as_of_date": (self.as_of or start).isoformat(),
         }
@@ -435,25 +442,29 @@ def _campaigns(
     by_entity: dict[tuple[str, str], list[date]],
     redelivered: set[tuple[str, str, date]],
 ) -> None:
-    """Campaigns whose own record or enrollments changed (the others follow the window)."""
+    """Campaigns whose own record changed or whose controls may have (window.campaigns), and
+    those whose enrollments changed (window.enrolled_campaigns); the others follow the window."""
     if window.campaigns is None:
         return
     if any((s, e) == ("crm", "campaign_enrollments") for s, e, _ in redelivered):
         window.campaigns = None
         window.reasons.append("an enrollments partition was re-delivered: every campaign")
         return
-    ids: set[str] = set()
-    for entity in ("campaigns", "campaign_enrollments"):
+
+    def delivered(entity: str) -> set[str]:
         dates = by_entity.get(("crm", entity))
-        if dates:
-            ids.update(
-                r[0]
-                for r in conn.execute(
-                    f"select distinct campaign_id from raw.crm_{entity}"
-                    " where _dt = any(%s) and _load_id > %s",
-                    (dates, window.since),
-                ).fetchall()
-            )
+        if not dates:
+            return set()
+        return {
+            r[0]
+            for r in conn.execute(
+                f"select distinct campaign_id from raw.crm_{entity}"
+                " where _dt = any(%s) and _load_id > %s",
+                (dates, window.since),
+            ).fetchall()
+        }
+
+    ids = delivered("campaigns")
     if window.moved_countries:
         # a user moving into or out of a country a campaign excludes may join or leave its
         # controls: the campaigns excluding either country, in any version
@@ -466,6 +477,7 @@ def _campaigns(
             ).fetchall()
         )
     window.campaigns = sorted(ids)
+    window.enrolled_campaigns = sorted(delivered("campaign_enrollments") - ids)
 
 
 def drop_legacy_state(conn: psycopg.Connection) -> list[str]:

@@ -3,104 +3,72 @@
     incremental_strategy='append',
     full_refresh=(true if window_var('rebuild_all_campaigns', false) else none),
     on_schema_change='fail',
-    pre_hook=["{{ delete_campaign_days() }}", "{{ prefer_hash_joins() }}"],
+    pre_hook=["{{ delete_campaign_days(with_enrollments=true) }}"],
     indexes=[{'columns': ['campaign_id', 'activity_date'], 'unique': True}],
 ) }}
 
--- depends_on: {{ ref('stg_crm__campaigns') }}
+-- depends_on: {{ ref('stg_crm__campaigns') }}, {{ ref('int_campaign_windows') }}
 -- per started campaign and day of its windows (the n days before S, and S..E, n = E - S + 1),
--- its participants' and controls' volume and fees on the campaign's line. A running
--- campaign's windows grow a day at a time at both ends (E moves on, and so does S - n), so a
--- run computes only the days of each campaign it has no row for: the change window's days
--- (deleted first), the day the pre window gained, and every day of a campaign whose members
--- were recomputed (int_campaign_members)
-with campaigns as (
-    select campaign_id, product_line, pre_start_date, window_end_date
-    from {{ ref('int_campaign_windows') }}
+-- its participants' and controls' volume and fees on the campaign's line. Controls are the
+-- eligible users who did not enroll, so their trading is the eligible population's
+-- (int_campaign_eligible_daily) less the eligible participants': enrollments arriving during a
+-- campaign recompute its days from its participants' trading only. A run computes the days of
+-- each campaign it has no row for: the change window's days, the day the pre window gained,
+-- and every day of a campaign whose members changed
+with missing_days as (
+    {{ missing_campaign_days() }}
 ),
 
-needed_days as (
-    select campaigns.campaign_id, day_series.day::date as activity_date
-    from campaigns
-    cross join lateral generate_series(
-        campaigns.pre_start_date::timestamp,
-        campaigns.window_end_date::timestamp,
-        interval '1 day'
-    ) as day_series (day)
-),
-
-missing_days as (
-    select needed_days.campaign_id, needed_days.activity_date
-    from needed_days
-    {%- if is_incremental() %}
-    where not exists (
-        select 1 from {{ this }} as known
-        where known.campaign_id = needed_days.campaign_id
-            and known.activity_date = needed_days.activity_date
-    )
-    {%- endif %}
-),
-
-members as (
-    select campaign_id, user_id, member_role
+participants as (
+    select campaign_id, user_id, is_eligible
     from {{ ref('int_campaign_members') }}
-    where campaign_id in (select missing_days.campaign_id from missing_days)
+    where member_role = 'participant'
+        and campaign_id in (select missing_days.campaign_id from missing_days)
 ),
 
--- the rollup's rows of the members on the missing days, each (user, day) read once whatever
--- the number of campaigns that need that day (then joined to each campaign's members)
 user_days as (
     select user_id, activity_date, product_line, volume_usd, fees_usd
     from {{ ref('int_user_product_daily') }}
     where activity_date in (select missing_days.activity_date from missing_days)
-        and user_id in (select members.user_id from members)
+        and user_id in (select participants.user_id from participants)
 ),
 
-member_days as (
-    select
-        members.campaign_id,
-        members.member_role,
-        user_days.activity_date,
-        user_days.product_line,
-        user_days.volume_usd,
-        user_days.fees_usd
-    from user_days
-    inner join members on user_days.user_id = members.user_id
-),
-
-member_trading as (
+participant_trading as (
     select
         missing_days.campaign_id,
         missing_days.activity_date,
-        member_days.member_role,
-        sum(member_days.volume_usd) as volume_usd,
-        sum(member_days.fees_usd) as fees_usd
-    from member_days
+        sum(user_days.volume_usd) as volume_usd,
+        sum(user_days.fees_usd) as fees_usd,
+        sum(user_days.volume_usd) filter (where participants.is_eligible) as eligible_volume_usd,
+        sum(user_days.fees_usd) filter (where participants.is_eligible) as eligible_fees_usd
+    from user_days
+    inner join participants on user_days.user_id = participants.user_id
     inner join missing_days
-        on member_days.campaign_id = missing_days.campaign_id
-        and member_days.activity_date = missing_days.activity_date
-    inner join campaigns on missing_days.campaign_id = campaigns.campaign_id
-    where campaigns.product_line is null or campaigns.product_line = member_days.product_line
-    group by 1, 2, 3
+        on participants.campaign_id = missing_days.campaign_id
+        and user_days.activity_date = missing_days.activity_date
+    where missing_days.product_line is null or missing_days.product_line = user_days.product_line
+    group by 1, 2
 ),
 
 campaign_days as (
     select
         missing_days.campaign_id::text as campaign_id,
         missing_days.activity_date::date as activity_date,
-        coalesce(participants.volume_usd, 0)::numeric as participant_volume_usd,
-        coalesce(participants.fees_usd, 0)::numeric as participant_fees_usd,
-        coalesce(controls.volume_usd, 0)::numeric as control_volume_usd,
-        coalesce(controls.fees_usd, 0)::numeric as control_fees_usd
+        coalesce(participant_trading.volume_usd, 0)::numeric as participant_volume_usd,
+        coalesce(participant_trading.fees_usd, 0)::numeric as participant_fees_usd,
+        (
+            eligible_days.eligible_volume_usd - coalesce(participant_trading.eligible_volume_usd, 0)
+        )::numeric as control_volume_usd,
+        (
+            eligible_days.eligible_fees_usd - coalesce(participant_trading.eligible_fees_usd, 0)
+        )::numeric as control_fees_usd
     from missing_days
-    left join member_trading as participants
-        on missing_days.campaign_id = participants.campaign_id
-        and missing_days.activity_date = participants.activity_date
-        and participants.member_role = 'participant'
-    left join member_trading as controls
-        on missing_days.campaign_id = controls.campaign_id
-        and missing_days.activity_date = controls.activity_date
-        and controls.member_role = 'control'
+    inner join {{ ref('int_campaign_eligible_daily') }} as eligible_days
+        on missing_days.campaign_id = eligible_days.campaign_id
+        and missing_days.activity_date = eligible_days.activity_date
+    left join participant_trading
+        on missing_days.campaign_id = participant_trading.campaign_id
+        and missing_days.activity_date = participant_trading.activity_date
 )
 
 select * from campaign_days
