@@ -14,36 +14,39 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The started campaigns whose eligible population a run recomputes: their S-1 falls in the
-    change window (registrations and tiers up to S-1 decide it), or their own record or an
-    excluded country changed (var changed_campaigns); with_enrollments: also those whose
-    enrollments changed (var enrolled_campaigns), whose participants and controls move. -#}
-{% macro campaigns_to_recompute(with_enrollments=false) -%}
+{#- The started campaigns a campaign model recomputes whole: their S-1 falls in the change
+    window (registrations and tiers up to S-1 decide who is in their base), or their own record
+    changed (var changed_campaigns); and, named in `also`, those of the narrower changes:
+    country_campaigns (a user moved into or out of a country they exclude), enrolled_campaigns
+    (their enrollments changed). -#}
+{% macro campaigns_to_recompute(also=[]) -%}
     select campaign_id from {{ ref('stg_crm__campaigns') }}
     where start_date - 1 >= {{ window_start() }}
         or campaign_id in {{ text_list(window_var('changed_campaigns', [])) }}
-        {%- if with_enrollments %}
-        or campaign_id in {{ text_list(window_var('enrolled_campaigns', [])) }}
-        {%- endif %}
+        {%- for name in also %}
+        or campaign_id in {{ text_list(window_var(name, [])) }}
+        {%- endfor %}
 {%- endmacro %}
 
 {#- Pre-hook of int_campaign_members: the campaigns about to be recomputed go (the select
     brings back those started by the as-of date). -#}
 {% macro delete_recomputed_campaigns() -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} where campaign_id in ({{ campaigns_to_recompute(true) }})
+        delete from {{ this }}
+        where campaign_id in (
+            {{ campaigns_to_recompute(['country_campaigns', 'enrolled_campaigns']) }}
+        )
     {%- endif -%}
 {%- endmacro %}
 
 {#- Pre-hook of the campaign day models: the change window's days, every day of the campaigns
-    recomputed (campaigns_to_recompute(with_enrollments)), and the days no campaign window
-    holds any more (a campaign that no longer starts by the as-of date, a window that
-    shrank). -#}
-{% macro delete_campaign_days(with_enrollments) -%}
+    they recompute (campaigns_to_recompute(also)), and the days no campaign window holds any
+    more (a campaign that no longer starts by the as-of date, a window that shrank). -#}
+{% macro delete_campaign_days(also=[]) -%}
     {%- if is_incremental() -%}
         delete from {{ this }} as known
         where known.activity_date >= {{ window_start() }}
-            or known.campaign_id in ({{ campaigns_to_recompute(with_enrollments) }})
+            or known.campaign_id in ({{ campaigns_to_recompute(also) }})
             or not exists (
                 select 1 from {{ ref('int_campaign_windows') }} as campaigns
                 where campaigns.campaign_id = known.campaign_id
@@ -52,9 +55,12 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The (campaign, day) pairs of int_campaign_days a campaign day model has no row for (all of
-    them on a full build). -#}
-{% macro missing_campaign_days() -%}
+{#- The body of a campaign day model: per started campaign and day of its windows it has no
+    row for (all of them on a full build), the volume and fees on the campaign's line of the
+    users of int_campaign_members that `members_where` selects, and the same for each flag
+    column of `flags` (<flag>_volume_usd, <flag>_fees_usd). -#}
+{% macro campaign_member_days(members_where, flags=[]) -%}
+with missing_days as (
     select campaign_days.campaign_id, campaign_days.product_line, campaign_days.activity_date
     from {{ ref('int_campaign_days') }} as campaign_days
     {%- if is_incremental() %}
@@ -64,4 +70,55 @@
             and known.activity_date = campaign_days.activity_date
     )
     {%- endif %}
+),
+
+members as (
+    select campaign_id, user_id{% for flag in flags %}, {{ flag }}{% endfor %}
+    from {{ ref('int_campaign_members') }}
+    where ({{ members_where }})
+        and campaign_id in (select missing_days.campaign_id from missing_days)
+),
+
+-- the rollup's rows of those users on the missing days, each (user, day) read once whatever
+-- the number of campaigns that need that day (then joined to each campaign's users)
+user_days as (
+    select user_id, activity_date, product_line, volume_usd, fees_usd
+    from {{ ref('int_user_product_daily') }}
+    where activity_date in (select missing_days.activity_date from missing_days)
+        and user_id in (select members.user_id from members)
+),
+
+member_trading as (
+    select
+        missing_days.campaign_id,
+        missing_days.activity_date,
+        sum(user_days.volume_usd) as volume_usd,
+        sum(user_days.fees_usd) as fees_usd
+        {%- for flag in flags %},
+        sum(user_days.volume_usd) filter (where members.{{ flag }}) as {{ flag }}_volume_usd,
+        sum(user_days.fees_usd) filter (where members.{{ flag }}) as {{ flag }}_fees_usd
+        {%- endfor %}
+    from user_days
+    inner join members on user_days.user_id = members.user_id
+    inner join missing_days
+        on members.campaign_id = missing_days.campaign_id
+        and user_days.activity_date = missing_days.activity_date
+    where missing_days.product_line is null or missing_days.product_line = user_days.product_line
+    group by 1, 2
+)
+
+select
+    missing_days.campaign_id::text as campaign_id,
+    missing_days.activity_date::date as activity_date,
+    coalesce(member_trading.volume_usd, 0)::numeric as volume_usd,
+    coalesce(member_trading.fees_usd, 0)::numeric as fees_usd
+    {%- for flag in flags %},
+    coalesce(member_trading.{{ flag }}_volume_usd, 0)::numeric as {{ flag }}_volume_usd,
+    coalesce(member_trading.{{ flag }}_fees_usd, 0)::numeric as {{ flag }}_fees_usd
+    {%- endfor %}
+from missing_days
+left join member_trading
+    on missing_days.campaign_id = member_trading.campaign_id
+    and missing_days.activity_date = member_trading.activity_date
+order by activity_date
 {%- endmacro %}

@@ -87,7 +87,9 @@ COMPARED = (
     "intermediate.int_campaign_trading",
     "intermediate.int_campaign_members",
     "intermediate.int_campaign_trading_daily",
-    "intermediate.int_campaign_eligible_daily",
+    "intermediate.int_campaign_base_daily",
+    "intermediate.int_campaign_excluded_daily",
+    "intermediate.int_campaign_participant_daily",
 )
 
 
@@ -559,9 +561,9 @@ def test_the_changes_reached_the_marts(db: psycopg.Connection, history: dict) ->
     assert rich == 1
     enrolled = history["enrolled"]
     members = {
-        user_id: (role, eligible)
-        for user_id, role, eligible in db.execute(
-            "select user_id, member_role, is_eligible from intermediate.int_campaign_members"
+        user_id: (role, in_base)
+        for user_id, role, in_base in db.execute(
+            "select user_id, member_role, in_base from intermediate.int_campaign_members"
             " where campaign_id = %s and user_id in (%s, %s)",
             (enrolled["campaign_id"], enrolled["control"], enrolled["newcomer"]),
         )

@@ -29,11 +29,11 @@ raw rows loaded since, with the last successful build's ceiling, and decides:
 
 Besides the start, the window carries what a few models need to know by key: the staged facts
 to restage whole (a partition of theirs was re-delivered), the users whose links (device, IP)
-changed (their linked-account alerts are rebuilt over all days), the campaigns whose own
-record changed or whose controls may have (a user moved into or out of a country one excludes),
-and, apart from them, the campaigns whose enrollments changed (only their participants' trading
-is recomputed: the eligible population does not depend on who enrolled); ``None``: all of them
-(a re-delivered enrollments partition).
+changed (their linked-account alerts are rebuilt over all days), and the campaigns to recompute
+by the kind of change (dbt_project/README.md, "Campaigns"): their own record changed (every
+day, ``None``: every campaign, e.g. a re-delivered enrollments partition), a user moved into or
+out of a country they exclude (only the excluded users' trading), their enrollments changed
+(only the enrolled users' trading).
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ class ChangeWindow:
     restage: list[str] = field(default_factory=list)
     relinked_users: list[str] = field(default_factory=list)
     campaigns: list[str] | None = field(default_factory=list)
+    country_campaigns: list[str] = field(default_factory=list)
     enrolled_campaigns: list[str] = field(default_factory=list)
     moved_countries: list[str] = field(default_factory=list)
     loaded_dates: dict[str, list[str]] = field(default_factory=dict)
@@ -142,6 +143,9 @@ class ChangeWindow:
             "changed_campaigns": []
             if self.full or self.campaigns is None
             else sorted(self.campaigns),
+            "country_campaigns": []
+            if self.full or self.campaigns is None
+            else sorted(self.country_campaigns),
             "enrolled_campaigns": []
             if self.full or self.campaigns is None
             else sorted(self.enrolled_campaigns),
@@ -442,8 +446,9 @@ def _campaigns(
     by_entity: dict[tuple[str, str], list[date]],
     redelivered: set[tuple[str, str, date]],
 ) -> None:
-    """Campaigns whose own record changed or whose controls may have (window.campaigns), and
-    those whose enrollments changed (window.enrolled_campaigns); the others follow the window."""
+    """Campaigns whose own record changed (window.campaigns), that exclude a country a user
+    moved into or out of (window.country_campaigns), whose enrollments changed
+    (window.enrolled_campaigns); the others follow the window."""
     if window.campaigns is None:
         return
     if any((s, e) == ("crm", "campaign_enrollments") for s, e, _ in redelivered):
@@ -465,10 +470,11 @@ def _campaigns(
         }
 
     ids = delivered("campaigns")
+    countries: set[str] = set()
     if window.moved_countries:
         # a user moving into or out of a country a campaign excludes may join or leave its
         # controls: the campaigns excluding either country, in any version
-        ids.update(
+        countries.update(
             r[0]
             for r in conn.execute(
                 "select distinct campaign_id from raw.crm_campaigns"
@@ -477,6 +483,7 @@ def _campaigns(
             ).fetchall()
         )
     window.campaigns = sorted(ids)
+    window.country_campaigns = sorted(countries - ids)
     window.enrolled_campaigns = sorted(delivered("campaign_enrollments") - ids)
 
 

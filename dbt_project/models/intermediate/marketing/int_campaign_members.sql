@@ -8,19 +8,22 @@
 ) }}
 
 -- depends_on: {{ ref('stg_crm__campaigns') }}
--- the members of each started campaign: participants (enrolled users) and controls (its
--- eligible users who did not enroll); is_eligible marks the eligible population (registered
--- before the start S, latest country not excluded, in the target tier on S-1), participants
--- included. It depends on data up to S-1 only, so a run recomputes the campaigns whose S-1
--- falls in the change window and those whose own record or enrollments changed, or that
--- exclude a country a user moved into or out of (vars changed_campaigns,
--- enrolled_campaigns); a re-delivered enrollments partition rebuilds the table (var
--- rebuild_all_campaigns)
+-- the users of each started campaign who can count in it: its base (registered before the
+-- start S and in the target tier on S-1: in_base) and its enrolled users (enrolled), each with
+-- whether their latest country is one it excludes (excluded). Participants are the enrolled,
+-- controls the base users neither excluded nor enrolled (member_role: participant, control,
+-- or excluded for a base user of an excluded country). The base depends on data up to S-1
+-- only, so a run recomputes the campaigns whose S-1 falls in the change window and those whose
+-- own record or enrollments changed, or that exclude a country a user moved into or out of
+-- (vars changed_campaigns, enrolled_campaigns, country_campaigns); a re-delivered enrollments
+-- partition rebuilds the table (var rebuild_all_campaigns)
 with campaigns as (
     select campaign_id, target_tier, excluded_countries, start_date
     from {{ ref('int_campaign_windows') }}
     {%- if is_incremental() %}
-    where campaign_id in ({{ campaigns_to_recompute(with_enrollments=true) }})
+    where campaign_id in (
+        {{ campaigns_to_recompute(['country_campaigns', 'enrolled_campaigns']) }}
+    )
     {%- endif %}
 ),
 
@@ -41,28 +44,55 @@ users_tiered as (
         on campaigns.start_date - 1 between spells.valid_from and spells.valid_to
 ),
 
-eligible as (
+base as (
     select campaigns.campaign_id, users.user_id
     from campaigns
     inner join users on campaigns.start_date > users.registered_date
     left join users_tiered
         on users.user_id = users_tiered.user_id
         and users_tiered.activity_date = campaigns.start_date - 1
-    where not (coalesce(users.country, '') = any(campaigns.excluded_countries))
-        and (campaigns.target_tier = 'all' or users_tiered.tier = campaigns.target_tier)
+    where campaigns.target_tier = 'all' or users_tiered.tier = campaigns.target_tier
+),
+
+campaign_users as (
+    select
+        coalesce(enrollments.campaign_id, base.campaign_id) as campaign_id,
+        coalesce(enrollments.user_id, base.user_id) as user_id,
+        base.user_id is not null as in_base,
+        enrollments.user_id is not null as enrolled
+    from enrollments
+    full outer join base
+        on enrollments.campaign_id = base.campaign_id
+        and enrollments.user_id = base.user_id
+),
+
+flagged as (
+    select
+        campaign_users.campaign_id,
+        campaign_users.user_id,
+        campaign_users.in_base,
+        campaign_users.enrolled,
+        coalesce(users.country, '') = any(campaigns.excluded_countries) as excluded
+    from campaign_users
+    inner join campaigns on campaign_users.campaign_id = campaigns.campaign_id
+    left join users on campaign_users.user_id = users.user_id
 ),
 
 members as (
     select
-        coalesce(enrollments.campaign_id, eligible.campaign_id)::text as campaign_id,
-        coalesce(enrollments.user_id, eligible.user_id)::text as user_id,
-        (case when enrollments.user_id is null then 'control' else 'participant' end)::text
-            as member_role,
-        (eligible.user_id is not null)::boolean as is_eligible
-    from enrollments
-    full outer join eligible
-        on enrollments.campaign_id = eligible.campaign_id
-        and enrollments.user_id = eligible.user_id
+        campaign_id::text as campaign_id,
+        user_id::text as user_id,
+        (
+            case
+                when enrolled then 'participant'
+                when excluded then 'excluded'
+                else 'control'
+            end
+        )::text as member_role,
+        in_base::boolean as in_base,
+        excluded::boolean as excluded,
+        enrolled::boolean as enrolled
+    from flagged
 )
 
 select * from members
