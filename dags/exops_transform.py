@@ -6,7 +6,7 @@ and holds the marts Asset: a failed model or test fails it, so the marts Asset i
 updated and nothing downstream publishes. Every dbt model then has a task of its own in the
 group `dbt`, wired as dbt's lineage: it shows what the build did with that model and its data
 tests (time, dbt's message, the failing tests), fails when they failed and is skipped when dbt
-did not run the model. Cleared after a failure, a model's task builds that model and its tests
+did not run the model (all of them, without starting, when nothing new was loaded). Cleared after a failure, a model's task builds that model and its tests
 alone. No dbt start-up per model: the model tasks read the build's results. `dbt_done`, last,
 carries the run's outcome: failed when the build or a model task failed.
 
@@ -48,9 +48,13 @@ def exops_transform():
         queue=stage_queue("transformer"),
     )
     def dbt_build() -> dict:
-        from exops.orchestration import build_marts
+        from exops.orchestration import build_marts, skip_model_tasks
 
-        return build_marts()
+        result = build_marts()
+        if result["nothing_new"] and MODELS:
+            # no model ran: the model tasks are skipped without each starting
+            skip_model_tasks(result, [f"dbt.{m.name}" for m in MODELS])
+        return result
 
     build = dbt_build()
     if not MODELS:

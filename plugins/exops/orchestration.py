@@ -140,8 +140,21 @@ def build_marts() -> dict:
         "tests": result.tests_passed,
         "seconds": round(result.elapsed_seconds, 1),
         "window": result.window,
+        "nothing_new": result.nothing_new,
         **pass_days_to_marts_event(),
     }
+
+
+def skip_model_tasks(result: dict, task_ids: Sequence[str]) -> None:
+    """End the ``dbt_build`` task of a build with nothing new (dbt did not run): it succeeds
+    and the model tasks are marked skipped without each starting. Raises Airflow's
+    DownstreamTasksSkipped, which replaces the task's return value: pushed here first."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+    get_current_context()["ti"].xcom_push(key="return_value", value=result)
+    log.info("nothing new was built: the %d model tasks are skipped", len(task_ids))
+    raise DownstreamTasksSkipped(tasks=list(task_ids))
 
 
 NODES_XCOM = "nodes"

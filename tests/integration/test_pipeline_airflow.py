@@ -131,3 +131,19 @@ def test_a_second_run_loads_nothing_and_sends_nothing(first_run, landing, env, w
     assert after == before
     assert len(list((Path(env["EXOPS_VAR_DIR"]) / "mail").glob("*.eml"))) == mails_before
     assert "emails sent by this run: 0" in again.stdout
+    # nothing new to build: dbt did not run, and the model tasks say so (skipped, not run)
+    db = sqlite3.connect(Path(env["EXOPS_VAR_DIR"]) / "airflow" / "airflow.db")
+    try:
+        states = dict(
+            db.execute(
+                "select task_id, state from task_instance where dag_id = 'exops_transform'"
+                " and run_id = (select run_id from dag_run where dag_id = 'exops_transform'"
+                " order by id desc limit 1)"
+            ).fetchall()
+        )
+    finally:
+        db.close()
+    assert states.pop("dbt_build") == "success"
+    assert states.pop("dbt_done") == "success"
+    assert len(states) >= 50
+    assert set(states.values()) == {"skipped"}, states

@@ -84,6 +84,8 @@ class TransformResult:
     elapsed_seconds: float = 0.0
     window: str = ""
     build_id: int | None = None
+    # nothing new since the last successful build: dbt did not run
+    nothing_new: bool = False
     # per dbt node run (unique_id): status ("success", "error", "skipped", "pass", "fail",
     # ...), dbt's message and seconds; what the per-model tasks of exops_transform report
     nodes: dict[str, dict] = field(default_factory=dict)
@@ -224,7 +226,9 @@ def build(
         recorded = select is None
         build_id = change_window.record_start(conn, win, threads) if recorded else None
         if win.nothing and recorded:
-            out = TransformResult(success=True, window=win.describe(), build_id=build_id)
+            out = TransformResult(
+                success=True, window=win.describe(), build_id=build_id, nothing_new=True
+            )
             out.elapsed_seconds = time.monotonic() - started
             return out
 
