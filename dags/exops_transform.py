@@ -6,9 +6,10 @@ and holds the marts Asset: a failed model or test fails it, so the marts Asset i
 updated and nothing downstream publishes. Every dbt model then has a task of its own in the
 group `dbt`, wired as dbt's lineage: it shows what the build did with that model and its data
 tests (time, dbt's message, the failing tests), fails when they failed and is skipped when dbt
-did not run the model (all of them, without starting, when nothing new was loaded). Cleared after a failure, a model's task builds that model and its tests
-alone. No dbt start-up per model: the model tasks read the build's results. `dbt_done`, last,
-carries the run's outcome: failed when the build or a model task failed.
+did not run the model (all of them, without starting, when nothing new was loaded). Cleared
+after a failure, a model's task builds that model and its tests alone. No dbt start-up per
+model: the model tasks read the build's results. `dbt_done`, last, carries the run's outcome:
+failed when the build or a model task failed.
 
 The model tasks come from the dbt node list `make install` and every build write beside dbt's
 manifest (exops.dbt_nodes), read at parse time without dbt.
