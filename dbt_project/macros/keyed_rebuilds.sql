@@ -55,6 +55,23 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Config of a campaign day model, one row per campaign and day: appended for the days it
+    has no row for, after its pre-hook deletes those recomputed (delete_campaign_days(also));
+    rebuilt whole when an enrollments partition was re-delivered. -#}
+{% macro campaign_days_config(also=[]) %}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        full_refresh=(true if window_var('rebuild_all_campaigns', false) else none),
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ delete_campaign_days(" ~ also ~ ") }}",
+            "{{ prefer_hash_joins() }}",
+        ],
+        indexes=[{'columns': ['campaign_id', 'activity_date'], 'unique': True}],
+    ) }}
+{% endmacro %}
+
 {#- The body of a campaign day model: per started campaign and day of its windows it has no
     row for (all of them on a full build), the volume and fees on the campaign's line of the
     users of int_campaign_members that `members_where` selects, and the same for each flag

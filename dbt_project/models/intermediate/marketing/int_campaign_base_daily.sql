@@ -1,11 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    full_refresh=(true if window_var('rebuild_all_campaigns', false) else none),
-    on_schema_change='fail',
-    pre_hook=["{{ delete_campaign_days() }}", "{{ prefer_hash_joins() }}"],
-    indexes=[{'columns': ['campaign_id', 'activity_date'], 'unique': True}],
-) }}
+{{ campaign_days_config([]) }}
 
 -- depends_on: {{ ref('stg_crm__campaigns') }}, {{ ref('int_campaign_windows') }}
 -- per started campaign and day of its windows, the volume and fees on the campaign's line of
