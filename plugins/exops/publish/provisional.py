@@ -15,6 +15,13 @@ where a finding ``holds``, those marts are provisional:
 
 A finding whose marts are unknown (no dbt manifest when it was judged) makes every mart
 provisional: holding too much is safer than paging ops about a half-delivered day.
+
+The marts come from dbt's model-level lineage, which makes nearly every exchange mart depend
+on the CRM users (the rollup carries fees counted from each registration). An alert is held
+only when the source also feeds **its** numbers: the columns of its metric, of its segments
+and what decides the mart's rows, followed down the compiled SQL
+(:mod:`exops.transform.lineage`); so a late CRM delivery holds the funnel's alerts, not the
+exchange volume's. Where that lineage cannot be followed, the model-level marts decide.
 """
 
 from __future__ import annotations
@@ -28,10 +35,13 @@ from psycopg.rows import dict_row
 
 from exops import warehouse
 from exops.marts import MARTS
+from exops.marts import mart as mart_named
 from exops.publish import alerts as alert_rules
 from exops.publish import digest
 from exops.publish.rules import Rule
 from exops.templating import render
+from exops.transform.lineage import ColumnLineage
+from exops.transform.lineage import load as load_lineage
 
 log = logging.getLogger(__name__)
 
@@ -130,20 +140,52 @@ def _stored(conn: psycopg.Connection, a: alert_rules.Alert) -> bool:
     )
 
 
+def rule_sources(lineage: ColumnLineage | None, rule: Rule) -> frozenset[str] | None:
+    """The source entities a rule's numbers depend on (its metric and min-sample metric, its
+    segments, the mart's rows); None when the column lineage cannot tell."""
+    if lineage is None:
+        return None
+    try:
+        m = mart_named(rule.mart)
+        metrics = [m.metric(rule.metric)]
+        if rule.min_sample is not None:
+            metrics.append(m.metric(rule.min_sample.metric))
+    except KeyError:
+        return None
+    columns = (m.date_column, *rule.where, *rule.by)
+    out: set[str] = set()
+    for metric in metrics:
+        found = lineage.metric_sources(rule.mart, metric.sql, columns)
+        if found is None:
+            return None
+        out |= found
+    return frozenset(out)
+
+
 def hold(
     conn: psycopg.Connection, found: list[alert_rules.Alert], rules: list[Rule], as_of: date
 ) -> tuple[list[alert_rules.Alert], list[alert_rules.Alert]]:
     """(to store and send, held): alerts of marts provisional on their day, never stored
-    before, are recorded in ``publish.held_alerts`` instead of being sent."""
+    before, whose numbers depend on the sources that make the mart provisional
+    (:func:`rule_sources`), are recorded in ``publish.held_alerts`` instead of being sent."""
     ensure_held_table(conn)
     mart_of = {r.name: r.mart for r in rules}
     by_day: dict[date, dict[str, list[str]]] = {}
+    depends: dict[str, frozenset[str] | None] = {}
+    columns: list[ColumnLineage | None] = []  # loaded once, when first needed
     kept, held = [], []
     for a in found:
         if a.day not in by_day:
             by_day[a.day] = provisional_marts(conn, a.day)
         provisional = by_day[a.day]
         sources = provisional.get(mart_of.get(a.rule, ""))
+        if sources and a.rule not in depends:
+            if not columns:
+                columns.append(load_lineage(conn))
+            rule = next(r for r in rules if r.name == a.rule)
+            depends[a.rule] = rule_sources(columns[0], rule)
+        if sources and depends.get(a.rule) is not None:
+            sources = [s for s in sources if s in depends[a.rule]]
         if not sources or _stored(conn, a):
             kept.append(a)
             continue
