@@ -6,7 +6,6 @@ select
     campaign_days.activity_date
 from {{ ref('int_campaign_days') }} as campaign_days
 left join {{ ref('int_campaign_trading_daily') }} as trading
-    on
-        campaign_days.campaign_id = trading.campaign_id
-        and campaign_days.activity_date = trading.activity_date
+    on campaign_days.campaign_id = trading.campaign_id
+    and campaign_days.activity_date = trading.activity_date
 where trading.campaign_id is null
