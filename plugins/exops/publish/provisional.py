@@ -162,6 +162,34 @@ def rule_sources(lineage: ColumnLineage | None, rule: Rule) -> frozenset[str] | 
     return frozenset(out)
 
 
+class _Holding:
+    """Per rule and day, the stale or anomalous sources that make the rule's mart provisional
+    and feed the rule's numbers (all of the mart's when the column lineage cannot tell). The
+    lineage is loaded once, when first needed."""
+
+    def __init__(self, conn: psycopg.Connection, rules: list[Rule]) -> None:
+        self.conn = conn
+        self.rules = {r.name: r for r in rules}
+        self.days: dict[date, dict[str, list[str]]] = {}
+        self.depends: dict[str, frozenset[str] | None] = {}
+        self.lineage: ColumnLineage | None = None
+        self.loaded = False
+
+    def sources(self, rule_name: str, mart: str, day: date) -> list[str]:
+        if day not in self.days:
+            self.days[day] = provisional_marts(self.conn, day)
+        sources = self.days[day].get(mart, [])
+        rule = self.rules.get(rule_name)
+        if not sources or rule is None:
+            return sources
+        if rule_name not in self.depends:
+            if not self.loaded:
+                self.lineage, self.loaded = load_lineage(self.conn), True
+            self.depends[rule_name] = rule_sources(self.lineage, rule)
+        depends = self.depends[rule_name]
+        return sources if depends is None else [s for s in sources if s in depends]
+
+
 def hold(
     conn: psycopg.Connection, found: list[alert_rules.Alert], rules: list[Rule], as_of: date
 ) -> tuple[list[alert_rules.Alert], list[alert_rules.Alert]]:
@@ -170,22 +198,10 @@ def hold(
     (:func:`rule_sources`), are recorded in ``publish.held_alerts`` instead of being sent."""
     ensure_held_table(conn)
     mart_of = {r.name: r.mart for r in rules}
-    by_day: dict[date, dict[str, list[str]]] = {}
-    depends: dict[str, frozenset[str] | None] = {}
-    columns: list[ColumnLineage | None] = []  # loaded once, when first needed
+    holding = _Holding(conn, rules)
     kept, held = [], []
     for a in found:
-        if a.day not in by_day:
-            by_day[a.day] = provisional_marts(conn, a.day)
-        provisional = by_day[a.day]
-        sources = provisional.get(mart_of.get(a.rule, ""))
-        if sources and a.rule not in depends:
-            if not columns:
-                columns.append(load_lineage(conn))
-            rule = next(r for r in rules if r.name == a.rule)
-            depends[a.rule] = rule_sources(columns[0], rule)
-        if sources and depends.get(a.rule) is not None:
-            sources = [s for s in sources if s in depends[a.rule]]
+        sources = holding.sources(a.rule, mart_of.get(a.rule, ""), a.day)
         if not sources or _stored(conn, a):
             kept.append(a)
             continue
@@ -219,9 +235,10 @@ def release_held(conn: psycopg.Connection, rules: list[Rule], as_of: date) -> tu
         )
         .fetchall()
     )
+    holding = _Holding(conn, rules)
     released = dropped = 0
     for row in rows:
-        if row["mart"] in provisional_marts(conn, row["day"]):
+        if holding.sources(row["rule"], row["mart"], row["day"]):
             continue
         rule = by_name.get(row["rule"])
         still = None

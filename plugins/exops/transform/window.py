@@ -129,6 +129,7 @@ class ChangeWindow:
     def dbt_vars(self) -> dict:
         """The dbt vars of this window (models read them through macros/change_window.sql)."""
         start = EVERYTHING if self.full or self.start is None else self.start
+        keyed = not self.full and self.campaigns is not None  # campaigns rebuilt by key
         if self.nothing and self.as_of is not None:
             start = self.as_of + timedelta(days=1)
         return {
@@ -139,16 +140,10 @@ class ChangeWindow:
             "ceiling_load_id": self.ceiling,
             "restage": [] if self.full else sorted(self.restage),
             "relinked_users": [] if self.full else sorted(self.relinked_users),
-            "rebuild_all_campaigns": self.full or self.campaigns is None,
-            "changed_campaigns": []
-            if self.full or self.campaigns is None
-            else sorted(self.campaigns),
-            "country_campaigns": []
-            if self.full or self.campaigns is None
-            else sorted(self.country_campaigns),
-            "enrolled_campaigns": []
-            if self.full or self.campaigns is None
-            else sorted(self.enrolled_campaigns),
+            "rebuild_all_campaigns": not keyed,
+            "changed_campaigns": sorted(self.campaigns) if keyed else [],
+            "country_campaigns": sorted(self.country_campaigns) if keyed else [],
+            "enrolled_campaigns": sorted(self.enrolled_campaigns) if keyed else [],
             "loaded_dates": {} if self.full else self.loaded_dates,
             "as_of_date": (self.as_of or start).isoformat(),
         }
