@@ -135,8 +135,7 @@ def runs(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
             command = CliRunner().invoke(cli.main, ["health", "--as-of", str(LAST)])
             first_report = first.report_path.read_text(encoding="utf-8")
             lineage = source_health.load_lineage()
-            with psycopg.connect(warehouse_url) as conn:
-                columns = column_lineage.load(conn)
+            columns = column_lineage.load()
             _deliver_crm(landing, store)
             second = _run_day(warehouse_url, landing, rules)
             third = publish(warehouse_url, as_of=LAST, rules_path=rules)  # a retry

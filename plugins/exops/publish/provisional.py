@@ -184,7 +184,7 @@ class _Holding:
             return sources
         if rule_name not in self.depends:
             if not self.loaded:
-                self.lineage, self.loaded = load_lineage(self.conn), True
+                self.lineage, self.loaded = load_lineage(), True
             self.depends[rule_name] = rule_sources(self.lineage, rule)
         depends = self.depends[rule_name]
         return sources if depends is None else [s for s in sources if s in depends]

@@ -14,9 +14,14 @@ with sqlglot and follows one column down to the raw tables:
   relations of subqueries in their ``WHERE`` / ``HAVING`` (semi-joins). A ``LEFT JOIN``'s right
   side does not decide the rows (its columns count only where the expression uses them).
 
+The relations' columns (for ``select *``) are the ones the project's YAML documents, read from
+the manifest too: no warehouse access, so the publisher's role, which cannot see the schemas a
+lineage goes through, gets the same answer.
+
 Conservative by construction: a model without compiled SQL (a build that selected other
 models, a manifest from ``dbt parse``), SQL sqlglot cannot follow, or a column it cannot find
-gives ``None``, and callers fall back to model-level lineage.
+(an undocumented one behind a ``select *``) gives ``None``, and callers fall back to
+model-level lineage.
 """
 
 from __future__ import annotations
@@ -26,11 +31,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
-
 log = logging.getLogger(__name__)
-
-SCHEMAS = ("raw", "audit", "staging", "intermediate", "marts")
 
 
 @dataclass
@@ -222,21 +223,25 @@ def _ctes(query) -> dict:
     return {cte.alias: cte.this for cte in with_.expressions if isinstance(cte, exp.CTE)}
 
 
-def warehouse_schema(conn: psycopg.Connection, catalog: str) -> dict:
-    """The columns of the warehouse's relations, as sqlglot's schema mapping."""
+def manifest_schema(manifest: dict) -> dict:
+    """The relations' columns as the project documents them (every model's and source's YAML;
+    the contracted marts enforce theirs), as sqlglot's schema mapping: it lets sqlglot expand
+    `select *`. Read from the manifest, not the warehouse: the publisher's role cannot see the
+    raw, staging and intermediate schemas a lineage goes through."""
     out: dict = {}
-    for schema, table, column, dtype in conn.execute(
-        "select table_schema, table_name, column_name, data_type"
-        " from information_schema.columns where table_schema = any(%s)"
-        " order by table_schema, table_name, ordinal_position",
-        (list(SCHEMAS),),
-    ):
-        out.setdefault(schema, {}).setdefault(table, {})[column] = dtype
-    return {catalog: out}
+    for node in [*manifest.get("nodes", {}).values(), *manifest.get("sources", {}).values()]:
+        if node.get("resource_type") not in ("model", "source") or not node.get("columns"):
+            continue
+        table = node.get("alias") or node.get("identifier") or node["name"]
+        columns = {
+            name: (column.get("data_type") or "text") for name, column in node["columns"].items()
+        }
+        out.setdefault(node["database"], {}).setdefault(node["schema"], {})[table] = columns
+    return out
 
 
-def load(conn: psycopg.Connection, manifest_path: Path | None = None) -> ColumnLineage | None:
-    """Column lineage over the last build's manifest; None when there is no manifest."""
+def load(manifest_path: Path | None = None) -> ColumnLineage | None:
+    """Column lineage over the last build's manifest; None when there is none."""
     from exops.transform import dbt_var_dir
 
     path = manifest_path or dbt_var_dir() / "target" / "manifest.json"
@@ -245,7 +250,4 @@ def load(conn: psycopg.Connection, manifest_path: Path | None = None) -> ColumnL
     except (OSError, ValueError) as exc:
         log.warning("no dbt manifest at %s (%s): column lineage unknown", path, exc)
         return None
-    catalog = next(
-        (n["database"] for n in manifest.get("nodes", {}).values() if n.get("database")), ""
-    )
-    return ColumnLineage(manifest, warehouse_schema(conn, catalog))
+    return ColumnLineage(manifest, manifest_schema(manifest))
