@@ -77,6 +77,18 @@ def _hours(raw: Any) -> Any:
     return hours
 
 
+def _share(raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        share = float(raw)
+    except ValueError:
+        share = -1.0
+    if not 0 < share < 1:
+        raise ValueError(f"must be a fraction between 0 and 1 (0.001 is 0.1%), got {raw!r}")
+    return share
+
+
 def _day(raw: Any) -> Any:
     if not isinstance(raw, str):
         return raw
@@ -293,6 +305,18 @@ class Settings(BaseSettings):
         " later, data engineers get one email",
         30.0,
         "`30`",
+    )
+    restatement_tolerance: Annotated[float, BeforeValidator(_share)] = _env(
+        "RESTATEMENT_TOLERANCE",
+        "a published number that moved by more than this share of itself since (late records,"
+        " re-deliveries, unloads) is listed as restated in the next report",
+        0.001,
+        "`0.001` (0.1%)",
+    )
+    restatement_count_tolerance: Positive = _env(
+        "RESTATEMENT_COUNT_TOLERANCE",
+        "the same for counts (users, trades, tickets): listed from a change of this many on",
+        1,
     )
     smtp_host: str = _env(
         "SMTP_HOST", "the SMTP server", "", "the local sink on 127.0.0.1 (mail in `var/mail/`)"

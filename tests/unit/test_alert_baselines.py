@@ -20,9 +20,10 @@ from exops.publish.baseline import (
     mad,
     robust_baseline,
 )
-from exops.publish.restatements import beyond_tolerance
+from exops.publish.restatements import beyond_tolerance, tolerance_text
 from exops.publish.rules import parse_rules
 from exops.publish.whatmoved import breakdowns, is_additive, rank
+from exops.settings import SettingError
 
 D = date(2026, 9, 30)  # a Wednesday
 EXCHANGE = mart("exchange_daily_kpis")
@@ -205,6 +206,20 @@ def test_restatement_tolerance_is_relative_for_amounts_and_a_unit_for_counts():
     assert not beyond_tolerance("exchange_daily_kpis", "traders", 100, 100)
     assert beyond_tolerance("exchange_daily_kpis", "stickiness", 0.2, 0.2003)
     assert beyond_tolerance("exchange_daily_kpis", "volume_usd", None, 5)
+    assert tolerance_text() == "0.1% (one unit for counts)"
+
+
+def test_restatement_tolerances_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("EXOPS_RESTATEMENT_TOLERANCE", "0.01")
+    monkeypatch.setenv("EXOPS_RESTATEMENT_COUNT_TOLERANCE", "5")
+    assert not beyond_tolerance("exchange_daily_kpis", "volume_usd", 1_000_000, 1_009_000)
+    assert beyond_tolerance("exchange_daily_kpis", "volume_usd", 1_000_000, 1_011_000)
+    assert not beyond_tolerance("exchange_daily_kpis", "traders", 100, 104)
+    assert beyond_tolerance("exchange_daily_kpis", "traders", 100, 105)
+    assert tolerance_text() == "1% (5 units for counts)"
+    monkeypatch.setenv("EXOPS_RESTATEMENT_TOLERANCE", "5%")
+    with pytest.raises(SettingError, match="EXOPS_RESTATEMENT_TOLERANCE"):
+        tolerance_text()
 
 
 def test_cooldown_fires_on_the_onset_only_and_a_replay_from_any_day_agrees():

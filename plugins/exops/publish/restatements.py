@@ -30,11 +30,22 @@ from exops.publish.alerts import still_holds
 from exops.publish.baseline import Incident
 from exops.publish.rules import Rule
 from exops.publish.whatmoved import is_additive
+from exops.settings import load_settings
 
-RELATIVE_TOLERANCE = 0.001  # 0.1%
-COUNT_TOLERANCE = 1.0  # one unit
 WINDOW_DAYS = 45
-TOLERANCE_TEXT = "0.1% (one unit for counts)"
+
+
+def tolerances() -> tuple[float, int]:
+    """(relative, for counts): ``EXOPS_RESTATEMENT_TOLERANCE``, ``..._COUNT_TOLERANCE``."""
+    current = load_settings()
+    return current.restatement_tolerance, current.restatement_count_tolerance
+
+
+def tolerance_text() -> str:
+    relative, count = tolerances()
+    units = "one unit" if count == 1 else f"{count} units"
+    return f"{relative * 100:g}% ({units} for counts)"
+
 
 # the report's headline: exchange_daily_kpis on the as-of date, the day before, a week before
 HEADLINE_METRICS = (
@@ -78,11 +89,12 @@ def is_count(mart: str, metric: str) -> bool:
 def beyond_tolerance(mart: str, metric: str, old: float | None, new: float | None) -> bool:
     if old is None or new is None:
         return (old is None) != (new is None)
+    relative, count = tolerances()
     if is_count(mart, metric):
-        return abs(new - old) >= COUNT_TOLERANCE
+        return abs(new - old) >= count
     if old == 0:
         return new != 0
-    return abs(new - old) / abs(old) > RELATIVE_TOLERANCE
+    return abs(new - old) / abs(old) > relative
 
 
 def current_value(conn: psycopg.Connection, n: Number) -> float | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from exops.publish import formatting as fmt
 from exops.publish.alerts import NotEvaluated
 from exops.publish.digest import item, retraction
-from exops.publish.restatements import TOLERANCE_TEXT, Restatement
+from exops.publish.restatements import Restatement, tolerance_text
 from exops.templating import render
 
 
@@ -41,7 +41,7 @@ def render_sections(
         "not_evaluated": not_evaluated_view(not_evaluated),
         "restated": [r.view() for r in restated],
         "rows": [r.view() for r in restated],
-        "tolerance": TOLERANCE_TEXT,
+        "tolerance": tolerance_text(),
     }
     html = [
         render("_report_alerts.html.j2", **context),
