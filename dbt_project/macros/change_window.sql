@@ -13,8 +13,8 @@
     the first day the day models rebuild, through the as-of date; 1900-01-01 on a full build;
   - since_load_id / ceiling_load_id: the staged facts stage the raw rows loaded in between;
   - restage: staged facts rebuilt whole (a partition of theirs was re-delivered);
-  - relinked_users, changed_campaigns, enrolled_campaigns, rebuild_all_campaigns: see the
-    models that read them (macros/keyed_rebuilds.sql).
+  - relinked_users, changed_campaigns, country_campaigns, enrolled_campaigns,
+    rebuild_all_campaigns: see the models that read them (macros/keyed_rebuilds.sql).
 
   The data tests of the windowed models look at the window's rows only (their `where`
   config: `<date column> >= window_start`; everything on a full build).

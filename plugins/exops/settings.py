@@ -65,28 +65,24 @@ def _whole(minimum: int) -> Callable[[Any], Any]:
     return parse
 
 
-def _hours(raw: Any) -> Any:
+def _number(raw: Any, accept: Callable[[float], bool], wanted: str) -> Any:
     if not isinstance(raw, str):
         return raw
     try:
-        hours = float(raw)
+        value = float(raw)
     except ValueError:
-        hours = -1.0
-    if not 0 <= hours < 24 * 365:
-        raise ValueError(f"must be a number of hours from 0 to 8760, got {raw!r}")
-    return hours
+        value = float("nan")  # accepted by no range
+    if not accept(value):
+        raise ValueError(f"must be {wanted}, got {raw!r}")
+    return value
+
+
+def _hours(raw: Any) -> Any:
+    return _number(raw, lambda h: 0 <= h < 24 * 365, "a number of hours from 0 to 8760")
 
 
 def _share(raw: Any) -> Any:
-    if not isinstance(raw, str):
-        return raw
-    try:
-        share = float(raw)
-    except ValueError:
-        share = -1.0
-    if not 0 < share < 1:
-        raise ValueError(f"must be a fraction between 0 and 1 (0.001 is 0.1%), got {raw!r}")
-    return share
+    return _number(raw, lambda x: 0 < x < 1, "a fraction between 0 and 1 (0.001 is 0.1%)")
 
 
 def _day(raw: Any) -> Any:

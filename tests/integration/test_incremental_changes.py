@@ -289,8 +289,8 @@ def control_of_a_finished_campaign(url: str, ended_before: date) -> tuple[str, s
 
 def late_enrollments(landing: Path, url: str, n: int) -> dict[str, str]:
     """Enrollments delivered on day n into a campaign that ended before the change window: one
-    of its controls (who leaves the controls) and a user registered after its start (never
-    eligible). Only the campaign's participants' trading moves."""
+    of its controls (who leaves the controls) and a user registered after its start (never in
+    its base). Only the campaign's enrolled users' trading moves."""
     user_id, _ = control_of_a_finished_campaign(url, day(n) - timedelta(days=4))
     with psycopg.connect(url) as conn:
         campaign_id, newcomer = conn.execute(
@@ -489,7 +489,7 @@ def _deliver_steps(landing: Path, warehouse_url: str, facts: dict, load_and_buil
     user_id, country = control_of_a_finished_campaign(warehouse_url, day(29) - timedelta(days=4))
     user_change(landing, user_id, 29, country=country)
     step("country changed", day(29))
-    # a finished campaign gains participants long after its end: no eligible population or
+    # a finished campaign gains participants long after its end: neither its base nor a
     # window day of it changes, only who of it enrolled
     facts["enrolled"] = late_enrollments(landing, warehouse_url, 30)
     step("late enrollments", day(30))
