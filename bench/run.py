@@ -71,11 +71,18 @@ def drop_database(server_url: str, dbname: str) -> None:
 
 class Bench:
     def __init__(
-        self, scale: Scale, reps: int, orchestration_reps: int, *, day_only: bool = False
+        self,
+        scale: Scale,
+        reps: int,
+        orchestration_reps: int,
+        *,
+        day_only: bool = False,
+        orchestration_only: bool = False,
     ) -> None:
         self.scale = scale
         self.reps = reps
         self.orchestration_reps = orchestration_reps
+        self.orchestration_only = orchestration_only
         self.day_only = day_only  # only the steps up to the incremental day (history check)
         self.runs: list[dict] = []
 
@@ -121,9 +128,13 @@ class Bench:
         say(f"  {'simulated' if simulated else 'reused'} {self.landing}")
         self.server_url = warehouse.warehouse_url()  # before EXOPS_VAR_DIR points elsewhere
         self.dbname = f"exops_bench_{self.scale.name}"
-        self.url = recreate_database(self.server_url, self.dbname)
+        if self.orchestration_only:
+            # the warehouse a whole run of this scale left, its last day loaded
+            self.url = with_db(self.server_url, self.dbname)
+        else:
+            self.url = recreate_database(self.server_url, self.dbname)
         self.var_dir = var_bench / self.scale.name
-        for sub in ("reports", "mail", "quality", "dbt"):
+        for sub in () if self.orchestration_only else ("reports", "mail", "quality", "dbt"):
             subprocess.run(["rm", "-rf", str(self.var_dir / sub)], check=True)
         os.environ["EXOPS_WAREHOUSE_URL"] = self.url
         os.environ["EXOPS_VAR_DIR"] = str(self.var_dir)
@@ -235,6 +246,8 @@ class Bench:
         try:
             if self.day_only:
                 self._measure_day(out)
+            elif self.orchestration_only:
+                self._measure_orchestration(out)
             else:
                 self._measure(out)
         except BaseException as exc:
@@ -254,10 +267,10 @@ class Bench:
         out["peak_rss_step"] = max(self.runs, key=lambda r: r["peak_rss_mb"])["step"]
         out["peak_pg_private_mb_max"] = max(r["peak_pg_private_mb"] for r in self.runs)
         if not self.day_only:  # the history check's target is on the pair (history_check)
-            out["targets"] = {
-                "held_to": figures.base_scale(self.scale.name),
-                "checks": figures.target_checks(out, self.scale.name),
-            }
+            checks = figures.target_checks(out, self.scale.name)
+            if self.orchestration_only:  # the targets of what it measured
+                checks = [c for c in checks if c["value"] is not None]
+            out["targets"] = {"held_to": figures.base_scale(self.scale.name), "checks": checks}
         return out
 
     def _measure(self, out: dict) -> None:
@@ -338,6 +351,22 @@ class Bench:
 
         out.update(self.orchestration(day))
         out.update(self.dag_parse())
+
+    def _measure_orchestration(self, out: dict) -> None:
+        """Only the orchestration pairs, on the warehouse a whole run of this scale left (its
+        two held-back days loaded): after a change to the DAGs or Airflow's set-up."""
+        with psycopg.connect(self.url) as conn:
+            loaded = conn.execute("select max(partition_date) from audit.partitions").fetchone()
+        day = self.scale.daily_run_day
+        if loaded[0] != day:
+            raise SystemExit(
+                f"{self.dbname}: last loaded day {loaded[0]}, not {day}: run the whole"
+                f" benchmark of scale {self.scale.name} first"
+            )
+        for held_back in (self.scale.incremental_day, day):
+            land_day(self.landing, self.extra, held_back)
+        out["orchestration_only"] = True
+        out.update(self.orchestration(day))
 
     def _measure_day(self, out: dict) -> None:
         """Only what leads to an incremental day: load, full build, the day, a no-op build."""
@@ -495,6 +524,28 @@ def machine_facts() -> dict:
     }
 
 
+def orchestration_rows(r: dict) -> list[tuple[str, object, str]]:
+    return [
+        (
+            "pipeline via airflow s",
+            figures.median(r["pipeline_airflow_s"]),
+            f"{r['pipeline_airflow_s']} (re-delivered tickets: a day's dbt build)",
+        ),
+        (
+            "pipeline via direct s",
+            figures.median(r["pipeline_direct_s"]),
+            f"{r['pipeline_direct_s']} (re-delivered tickets: a day's dbt build)",
+        ),
+        ("airflow_vs_cli", r["airflow_vs_cli"], "airflow / direct, a day's work"),
+        (
+            "airflow_vs_cli_noop",
+            r["airflow_vs_cli_noop"],
+            f"{r['pipeline_airflow_noop_s']} / {r['pipeline_direct_noop_s']} s, nothing new",
+        ),
+        ("peak_rss_mb_max", r["peak_rss_mb_max"], r["peak_rss_step"]),
+    ]
+
+
 def summary_rows(r: dict) -> list[tuple[str, object, str]]:
     day_note = r["daily_run_day"]
     if r["daily_run_pipeline_s"] is not None:
@@ -530,22 +581,7 @@ def summary_rows(r: dict) -> list[tuple[str, object, str]]:
         ("validate_day_s", r["validate_day_s"], "exops validate, whole process"),
         ("publish_day_s", r["publish_day_s"], "exops publish, whole process"),
         ("daily_run_s", r["daily_run_s"], f"exops run --via direct, whole process, {day_note}"),
-        (
-            "pipeline via airflow s",
-            figures.median(r["pipeline_airflow_s"]),
-            f"{r['pipeline_airflow_s']} (re-delivered tickets: a day's dbt build)",
-        ),
-        (
-            "pipeline via direct s",
-            figures.median(r["pipeline_direct_s"]),
-            f"{r['pipeline_direct_s']} (re-delivered tickets: a day's dbt build)",
-        ),
-        ("airflow_vs_cli", r["airflow_vs_cli"], "airflow / direct, a day's work"),
-        (
-            "airflow_vs_cli_noop",
-            r["airflow_vs_cli_noop"],
-            f"{r['pipeline_airflow_noop_s']} / {r['pipeline_direct_noop_s']} s, nothing new",
-        ),
+        *orchestration_rows(r)[:4],
         ("dag_parse_max_s", r["dag_parse_max_s"], ""),
         ("peak_rss_mb_max", r["peak_rss_mb_max"], r["peak_rss_step"]),
         ("peak_pg_private_mb_max", r["peak_pg_private_mb_max"], "bench db backends, RSS - shared"),
@@ -651,6 +687,11 @@ def main(argv: list[str] | None = None) -> None:
         default=2,
         help="repetitions of each `exops run` (a few minutes each)",
     )
+    parser.add_argument(
+        "--orchestration-only",
+        action="store_true",
+        help="only the `exops run` pairs, on the warehouse a whole run of the scale left",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -664,9 +705,17 @@ def main(argv: list[str] | None = None) -> None:
         results = history_check(pair, max(1, args.reps))
         required, rows = figures.HISTORY_REQUIRED_KEYS, history_rows(results)
     else:
-        bench = Bench(scale, max(1, args.reps), max(1, args.orchestration_reps))
+        bench = Bench(
+            scale,
+            max(1, args.reps),
+            max(1, args.orchestration_reps),
+            orchestration_only=args.orchestration_only,
+        )
         results = bench.run()
-        required, rows = figures.REQUIRED_KEYS, summary_rows(results)
+        if args.orchestration_only:
+            required, rows = figures.ORCHESTRATION_REQUIRED_KEYS, orchestration_rows(results)
+        else:
+            required, rows = figures.REQUIRED_KEYS, summary_rows(results)
     missing = figures.missing_keys(results, required)
     if missing:
         raise SystemExit(f"internal error: result keys missing: {missing}")

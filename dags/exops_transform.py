@@ -67,11 +67,12 @@ def exops_transform():
         retries=0,  # a model is built again by hand (clear), not behind an engineer's back
         execution_timeout=task_timeout("transform"),
         queue=stage_queue("transformer"),
+        do_xcom_push=False,  # what it reports is in its log and state
     )
-    def model(name: str, unique_id: str, tests: list[str]) -> dict:
+    def model(name: str, unique_id: str, tests: list[str]) -> None:
         from exops.orchestration import report_model
 
-        return report_model(name, unique_id, tests)
+        report_model(name, unique_id, tests)
 
     with TaskGroup("dbt", tooltip="one task per dbt model, as dbt's lineage"):
         tasks = {

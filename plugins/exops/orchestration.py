@@ -185,14 +185,15 @@ class ModelNotBuilt(Exception):
     """A model task's model or one of its data tests failed in the run's build."""
 
 
-def report_model(name: str, unique_id: str, tests: Sequence[str]) -> dict:
+def report_model(name: str, unique_id: str, tests: Sequence[str]) -> None:
     """The task of one dbt model in ``exops_transform``: what the run's one ``dbt build``
     (task ``dbt_build``) did with the model and its data tests, so each is seen, with its time
     and message, as its own task. Succeeds when the model and its tests passed; fails naming
     what failed; is skipped when dbt did not run it (nothing new was loaded, or an upstream
     model failed). Cleared and run again after its model or a test of it failed (a later
     try), it builds this one model and its tests alone (``dbt build --select``, with the
-    change window the failed build left pending)."""
+    change window the failed build left pending). What it reports goes to its log; it returns
+    nothing (no XCom: an XCom per model task cost Airflow a request each, for no reader)."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowSkipException
 
@@ -209,7 +210,8 @@ def report_model(name: str, unique_id: str, tests: Sequence[str]) -> dict:
         model["status"] not in ("success", "skipped") or bool(bad_tests)
     )
     if failed_here and ti.try_number > 1:
-        return _rebuild_model(name)
+        _rebuild_model(name)
+        return
     if model is None:
         raise AirflowSkipException(
             f"{name}: dbt did not run it in this build (nothing new was loaded, or the build"
@@ -230,10 +232,9 @@ def report_model(name: str, unique_id: str, tests: Sequence[str]) -> dict:
                 for t, r in sorted(bad_tests.items())
             )
         )
-    return {"model": name, "seconds": model["seconds"], "tests": len(ran_tests)}
 
 
-def _rebuild_model(name: str) -> dict:
+def _rebuild_model(name: str) -> None:
     from exops.transform import build
 
     _ready()
@@ -242,7 +243,6 @@ def _rebuild_model(name: str) -> dict:
     log.info(result.summary())
     if not result.success:
         raise ModelNotBuilt(result.summary())
-    return {"model": name, "rebuilt": True, "seconds": round(result.elapsed_seconds, 1)}
 
 
 def pass_days_to_marts_event() -> dict:
