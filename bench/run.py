@@ -355,9 +355,14 @@ class Bench:
     def _measure_orchestration(self, out: dict) -> None:
         """Only the orchestration pairs, on the warehouse a whole run of this scale left (its
         two held-back days loaded): after a change to the DAGs or Airflow's set-up."""
-        with psycopg.connect(self.url) as conn:
-            loaded = conn.execute("select max(partition_date) from audit.partitions").fetchone()
         day = self.scale.daily_run_day
+        try:
+            with psycopg.connect(self.url) as conn:
+                loaded = conn.execute("select max(partition_date) from audit.partitions").fetchone()
+        except psycopg.Error as exc:
+            raise SystemExit(
+                f"{self.dbname}: {exc}: run the whole benchmark of scale {self.scale.name} first"
+            ) from None
         if loaded[0] != day:
             raise SystemExit(
                 f"{self.dbname}: last loaded day {loaded[0]}, not {day}: run the whole"
