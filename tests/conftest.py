@@ -15,6 +15,7 @@ and logs, Airflow's database), so two workers never share a dbt target or a serv
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -95,6 +96,13 @@ def warehouse_url(server_url: str, request: pytest.FixtureRequest) -> Iterator[s
 def conn(warehouse_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(warehouse_url, autocommit=True) as c:
         yield c
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # pgserver logs its clean-up (info) from an atexit hook, after pytest has closed the
+    # streams the root handlers write to: each process then printed "--- Logging error ---"
+    # tracebacks at the end of the run
+    logging.getLogger("pgserver").propagate = False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
