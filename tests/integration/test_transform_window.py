@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
-from exops import transform
+from exops import dbt_nodes, transform
 from exops.ingest import ingest
 from exops.simulate import simulate
 
@@ -108,24 +108,39 @@ def test_legacy_state_alone_forces_a_full_build(landing, warehouse_url: str) -> 
         assert reasons == ["upgrade: the warehouse holds the previous incremental design's state"]
 
 
-def test_a_failed_build_widens_the_next_window(landing, warehouse_url: str) -> None:
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        # a build that failed after computing its window from day 3
+def failed_build_from(url: str, start: date) -> None:
+    """A build that failed after computing its window from ``start``."""
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "insert into transform.builds (status, ceiling_load_id, since_load_id, full_refresh,"
             " window_start, code_hash) select 'failed', ceiling_load_id, ceiling_load_id, false,"
             " %s, code_hash from transform.builds order by build_id desc limit 1",
-            (day(3),),
+            (start,),
         )
+
+
+def test_a_failed_build_widens_the_next_window(landing, warehouse_url: str) -> None:
+    failed_build_from(warehouse_url, day(3))
+    # the DAG's node list, unusable: a build that is not full writes it again all the same
+    nodes = transform.dbt_var_dir() / dbt_nodes.FILE_NAME
+    nodes.write_text('{"format": 1, "models": [')
     result = transform.build(warehouse_url)
     assert result.success, result.summary()
     with psycopg.connect(warehouse_url) as conn:
         status, full, start, reasons = last_build(conn)
     assert (status, full, start) == ("success", False, day(3))
     assert any("failed build" in r for r in reasons)
+    models, why = dbt_nodes.read(nodes)
+    assert why is None and {m.name for m in models} >= {"exchange_daily_kpis", "risk_alerts"}
     # and once built, nothing is left to do
     result = transform.build(warehouse_url)
     assert result.success and result.models_passed == 0, result.summary()
+    # a usable list is kept by a build that is not full (the dbt project is the same)
+    written = nodes.stat().st_mtime_ns
+    failed_build_from(warehouse_url, day(DAYS))
+    result = transform.build(warehouse_url)
+    assert result.success and result.models_passed > 0, result.summary()
+    assert nodes.stat().st_mtime_ns == written
 
 
 def test_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
