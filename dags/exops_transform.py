@@ -11,8 +11,9 @@ after a failure, a model's task builds that model and its tests alone. No dbt st
 model: the model tasks read the build's results. `dbt_done`, last, carries the run's outcome:
 failed when the build or a model task failed.
 
-The model tasks come from the dbt node list `make install` and every build write beside dbt's
-manifest (exops.dbt_nodes), read at parse time without dbt.
+The model tasks come from the dbt node list that `make install` and every full build (or one
+that finds it missing or unusable) write beside dbt's manifest (exops.dbt_nodes), read at
+parse time without dbt.
 """
 
 from __future__ import annotations
