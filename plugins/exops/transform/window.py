@@ -296,6 +296,15 @@ def compute(
     return window
 
 
+def _widen_from(
+    conn: psycopg.Connection, window: ChangeWindow, sql: str, params: tuple, reason: str
+) -> None:
+    """Widen the window to the day ``sql`` returns (one row, one date), if any."""
+    day = conn.execute(sql, params).fetchone()[0]
+    if day is not None:
+        window.widen(day, reason)
+
+
 def _dated_entity(
     conn: psycopg.Connection,
     window: ChangeWindow,
@@ -311,24 +320,24 @@ def _dated_entity(
     new_rows = f"select {key} from {e.qualified_table} where _dt = any(%s) and _load_id > %s"
     if staged is None:
         # small entities read through views: every raw version of the keys delivered since
-        day = conn.execute(
+        _widen_from(
+            conn,
+            window,
             f"select min({_date_expr(e)}) from {e.qualified_table} where ({key}) in ({new_rows})",
             (dates, since),
-        ).fetchone()[0]
-        if day is not None:
-            window.widen(
-                day, f"{e.source}/{e.name} records delivered since, and their other versions"
-            )
+            f"{e.source}/{e.name} records delivered since, and their other versions",
+        )
         return
 
     date_column = STAGED_DATE_COLUMNS[(e.source, e.name)]
-    day = conn.execute(
+    _widen_from(
+        conn,
+        window,
         f"select min({_date_expr(e)}) from {e.qualified_table}"
-        f" where _dt = any(%s) and _load_id > %s",
+        " where _dt = any(%s) and _load_id > %s",
         (dates, since),
-    ).fetchone()[0]
-    if day is not None:
-        window.widen(day, f"{e.source}/{e.name} records delivered since")
+        f"{e.source}/{e.name} records delivered since",
+    )
     if not _exists(conn, staged):
         window.everything(f"{staged} does not exist yet")
         return
@@ -337,26 +346,28 @@ def _dated_entity(
     # version's day, already in the window: no look-up (200,000 index probes a day at large)
     day_in_key = e.event_time in e.key and _date_expr(e) == date_column
     if not day_in_key:
-        day = conn.execute(
+        _widen_from(
+            conn,
+            window,
             f"select min(staged.{date_column}) from {staged} as staged"
             f" where ({key}) in ({new_rows})",
             (dates, since),
-        ).fetchone()[0]
-        if day is not None:
-            window.widen(day, f"{e.source}/{e.name}: earlier versions of the keys delivered since")
+            f"{e.source}/{e.name}: earlier versions of the keys delivered since",
+        )
     if gone:
         # a re-delivery replaced what these partitions held: restage the entity whole; the
         # days of what they had staged, and of every other raw version of those keys, rebuild
         window.restage.append(STAGED_MODELS[(e.source, e.name)])
-        day = conn.execute(
+        _widen_from(
+            conn,
+            window,
             f"select least("
             f" (select min({date_column}) from {staged} where _dt = any(%s)),"
             f" (select min({_date_expr(e)}) from {e.qualified_table}"
             f"  where ({key}) in (select {key} from {staged} where _dt = any(%s))))",
             (gone, gone),
-        ).fetchone()[0]
-        if day is not None:
-            window.widen(day, f"{e.source}/{e.name} partitions re-delivered: what they had staged")
+            f"{e.source}/{e.name} partitions re-delivered: what they had staged",
+        )
 
 
 USER_VERSIONS = """
