@@ -19,7 +19,7 @@ parse time without dbt.
 from __future__ import annotations
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import Asset, TaskGroup, dag, task
+from airflow.sdk import Asset, BaseOperator, TaskGroup, dag, task
 from airflow.task.trigger_rule import TriggerRule
 
 from exops import dbt_nodes
@@ -30,6 +30,27 @@ MODELS, ONE_TASK_WHY = dbt_nodes.read()
 DOC = __doc__ + (
     f"\n\n**This parse shows only `dbt_build`**: {ONE_TASK_WHY}." if ONE_TASK_WHY else ""
 )
+
+
+class DbtModel(BaseOperator):
+    """The task of one dbt model: what the build did with it (exops.orchestration.report_model).
+
+    A plain operator with no templated fields, not a ``@task``: nothing of it is rendered, so
+    a run sends Airflow no rendered fields for each of the many model tasks."""
+
+    template_fields = ()
+    ui_color = "#fde8e0"
+
+    def __init__(self, *, model: str, unique_id: str, tests: list[str], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+        self.unique_id = unique_id
+        self.tests = tuple(tests)
+
+    def execute(self, context) -> None:
+        from exops.orchestration import report_model
+
+        report_model(self.model, self.unique_id, self.tests)
 
 
 @dag(
@@ -62,23 +83,21 @@ def exops_transform():
     if not MODELS:
         return
 
-    @task(
-        # after the build whatever its outcome, and after the models it reads whatever theirs
-        trigger_rule=TriggerRule.ALL_DONE,
-        retries=0,  # a model is built again by hand (clear), not behind an engineer's back
-        execution_timeout=task_timeout("transform"),
-        queue=stage_queue("transformer"),
-        do_xcom_push=False,  # what it reports is in its log and state
-    )
-    def model(name: str, unique_id: str, tests: list[str]) -> None:
-        from exops.orchestration import report_model
-
-        report_model(name, unique_id, tests)
-
     with TaskGroup("dbt", tooltip="one task per dbt model, as dbt's lineage"):
         tasks = {
-            m.name: model.override(task_id=m.name, doc_md=f"dbt model `{m.unique_id}`")(
-                m.name, m.unique_id, list(m.tests)
+            m.name: DbtModel(
+                task_id=m.name,
+                model=m.name,
+                unique_id=m.unique_id,
+                tests=list(m.tests),
+                doc_md=f"dbt model `{m.unique_id}`",
+                # after the build whatever its outcome, and after the models it reads
+                # whatever theirs
+                trigger_rule=TriggerRule.ALL_DONE,
+                retries=0,  # a model is built again by hand (clear), not behind one's back
+                execution_timeout=task_timeout("transform"),
+                queue=stage_queue("transformer"),
+                do_xcom_push=False,  # what it reports is in its log and state
             )
             for m in MODELS
         }
