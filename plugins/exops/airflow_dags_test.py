@@ -72,7 +72,9 @@ def _build_execution_api_for_this_sdk() -> None:
     this interpreter's own Task SDK, which speaks the newest version, so the bundle keeps the
     newest versions and their changes, and the version before them as the base: the newest
     version's routes and schemas are exactly Airflow's. Left as Airflow builds it when this
-    Airflow is laid out differently or its SDK speaks another version.
+    Airflow is laid out differently, its SDK speaks another version or Cadwyn refuses the
+    bundle; Cadwyn generates the routes only on the first request, so whether it accepts them
+    is checked for the pinned Airflow by tests/unit/test_airflow_dags_test.py.
     """
     try:
         from airflow.api_fastapi.execution_api import versions

@@ -3,6 +3,7 @@ its in-process execution API serves this Airflow's Task SDK exactly, from fewer 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -36,8 +37,6 @@ def test_in_process_execution_api_serves_the_sdk_version_from_a_trimmed_bundle()
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    import json
-
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(got["before"]) > got["kept"] + 1
     assert got["after"] == got["before"][: got["kept"] + 1]
