@@ -11,6 +11,10 @@
 
   - window_start (window_start_week, window_start_month: its Monday, its month's first day):
     the first day the day models rebuild, through the as-of date; 1900-01-01 on a full build;
+  - all_users_start: the first day the user-keyed day models (window_config's user_column)
+    rebuild for every user; from window_start until then they rebuild the rows of the users
+    of source('transform', 'window_users') only, each from its from_date (late or re-sent
+    records of theirs). Equal to window_start when every user's days must be rebuilt;
   - since_load_id / ceiling_load_id: the staged facts stage the raw rows loaded in between;
   - restage: staged facts rebuilt whole (a partition of theirs was re-delivered);
   - relinked_users, changed_campaigns, country_campaigns, enrolled_campaigns,
@@ -61,20 +65,78 @@
     window's days, then appends them again (dbt's append strategy after a pre-hook). Not
     delete+insert by key: a day the window emptied (a re-delivery took its only trade away)
     must lose its rows too. Their selects end with `order by` the date: a full build lays the
-    rows out by date, and a day's delete and insert touch the table's last pages. -#}
-{% macro window_config(date_column, grain='day', indexes=[], pre_hooks=[]) %}
+    rows out by date, and a day's delete and insert touch the table's last pages.
+    With `user_column`, a user-keyed model: before all_users_start only the rows of the
+    window's users go (user_window_join / user_window_filter select what comes back). -#}
+{% macro window_config(date_column, grain='day', indexes=[], pre_hooks=[], user_column=none) %}
+    {%- if user_column -%}
+        {%- set deletes = [
+            "{{ delete_window('" ~ date_column ~ "', 'day', every_user=true) }}",
+            "{{ delete_window_users('" ~ date_column ~ "', '" ~ user_column ~ "') }}",
+        ] -%}
+    {%- else -%}
+        {%- set deletes = ["{{ delete_window('" ~ date_column ~ "', '" ~ grain ~ "') }}"] -%}
+    {%- endif -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook=pre_hooks + ["{{ delete_window('" ~ date_column ~ "', '" ~ grain ~ "') }}"],
+        pre_hook=pre_hooks + deletes,
         indexes=[{'columns': [date_column]}] + indexes,
     ) }}
 {% endmacro %}
 
-{% macro delete_window(date_column, grain='day') -%}
+{% macro delete_window(date_column, grain='day', every_user=false) -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} where {{ date_column }} >= {{ window_start(grain) }}
+        delete from {{ this }}
+        where {{ date_column }} >= {{ all_users_start() if every_user else window_start(grain) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Whether this run of a user-keyed model rebuilds some days for the window's users only. -#}
+{% macro user_window_keyed() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set everyone = window_var('all_users_start', '') -%}
+    {{ return(everyone != '' and everyone > window_var('window_start', '1900-01-01')) }}
+{%- endmacro %}
+
+{#- The first day a user-keyed model rebuilds for every user, as a date literal. -#}
+{% macro all_users_start() -%}
+    {%- if user_window_keyed() -%}
+        cast('{{ window_var("all_users_start", "1900-01-01") }}' as date)
+    {%- else -%}
+        {{ window_start() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of a user-keyed model: the rows of the window's users from their from_date. -#}
+{% macro delete_window_users(date_column, user_column) -%}
+    {%- if user_window_keyed() -%}
+        delete from {{ this }} as known
+        using {{ source('transform', 'window_users') }} as window_users
+        where known.{{ user_column }} = window_users.user_id
+            and known.{{ date_column }} >= window_users.from_date
+    {%- endif -%}
+{%- endmacro %}
+
+{#- In a user-keyed model's select, after `from <relation>`: joins the window's users (one row
+    per user at most) when the run is keyed; with user_window_filter in its `where`, it
+    keeps the rows of every user from all_users_start and of the window's users from their
+    from_date. Calls source() always, so that the lineage shows the source. -#}
+{% macro user_window_join(user_column) -%}
+    {%- set users = source('transform', 'window_users') -%}
+    {%- if user_window_keyed() %}
+    left join {{ users }} as window_users on {{ user_column }} = window_users.user_id
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro user_window_filter(date_column) -%}
+    {%- if user_window_keyed() -%}
+        ({{ date_column }} >= {{ all_users_start() }} or {{ date_column }} >= window_users.from_date)
+    {%- else -%}
+        true
     {%- endif -%}
 {%- endmacro %}
 

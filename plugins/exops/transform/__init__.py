@@ -241,6 +241,11 @@ def build(
         if select:
             command += ["--select", select]
         if vars:
+            vars = dict(vars)
+            if "window_start" in vars:
+                # a window by hand: every user's rows from its start (the stored window users
+                # are the computed window's)
+                vars.setdefault("all_users_start", vars["window_start"])
             command += ["--vars", json.dumps(vars, default=str)]
 
         callbacks = []

@@ -9,7 +9,7 @@ raw rows loaded since, with the last successful build's ceiling, and decides:
   bookkeeping (upgrade in place), or a change that may reach any day (a re-delivered users
   partition: a user's latest version, whose registration can be any day, may be gone; a
   product's quote asset or product line changed);
-- ``start``: otherwise the first day every day model rebuilds from (through the as-of date,
+- ``start``: otherwise the first day the day models rebuild from (through the as-of date,
   since rolling windows carry forward), the least of
   * the earliest ``dt`` of partitions loaded, re-delivered or unloaded (``exops unload``)
     since, minus the late-arrival allowance (a record may be that much older than its
@@ -26,6 +26,16 @@ raw rows loaded since, with the last successful build's ceiling, and decides:
     known to have been built);
 - ``nothing``: no load since the last successful build, no failed build since, same code: the
   build has nothing to do.
+
+The user-keyed day models (``USER_KEYED_MODELS``: the user x product x day rollup and the user x
+day activity) rebuild every user's rows only from ``all_users_start``, a later day when the only
+changes before it are records of users (``USER_KEYED``: trades, transfers, wealth events) that
+arrived late or were re-sent: the on-time day of a delivered partition, a re-delivered one less
+the late-arrival allowance, prices, moved registrations and failed builds reach every user.
+Between ``start`` and ``all_users_start`` they rebuild the rows of the users those records (new and
+older versions) belong to, from each user's earliest such day, stored for the build in
+``transform.window_users`` (a dbt source). A day's ~2% late records then cost their users'
+rows, not four whole days of every user's.
 
 Besides the start, the window carries what a few models need to know by key: the staged facts
 to restage whole (a partition of theirs was re-delivered), the users whose links (device, IP)
@@ -68,6 +78,16 @@ BUILDS_DDL = (
       reasons jsonb not null default '[]'
     )
     """,
+    # what the user-keyed day models rebuild for every user, and for how many users before
+    "alter table transform.builds add column if not exists all_users_start date",
+    "alter table transform.builds add column if not exists window_users integer",
+    # the users whose rows the user-keyed day models rebuild before all_users_start (one build's)
+    """
+    create table if not exists transform.window_users (
+      user_id text primary key,
+      from_date date not null
+    )
+    """,
 )
 
 # the previous design's bookkeeping (macros/incremental_state.sql, staged_dedup.sql)
@@ -93,6 +113,19 @@ STAGED_DATE_COLUMNS = {
     ("exchange", "account_balances"): "snapshot_date",
 }
 
+# entities whose records belong to users (their user columns), read by the user-keyed day
+# models: a late or re-sent record rebuilds only its users' rows there
+USER_KEYED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("exchange", "trades"): ("maker_user_id", "taker_user_id"),
+    ("exchange", "transfers"): ("user_id",),
+    ("exchange", "wealth_events"): ("user_id",),
+}
+# what else those models read, for every user: the prices of a day (products' quote assets and
+# lines, asset prices); the users' registrations are followed by _users
+EVERY_USER_INPUTS = {("exchange", "asset_prices"), ("exchange", "products")}
+# the models that rebuild by user before all_users_start (macros/change_window.sql, user_column)
+USER_KEYED_MODELS = ("int_user_product_daily", "int_user_activity_daily")
+
 EVERYTHING = date(1900, 1, 1)
 
 
@@ -103,6 +136,8 @@ class ChangeWindow:
     code_hash: str
     full: bool = False
     start: date | None = None
+    users_start: date | None = None
+    window_users: int = 0
     as_of: date | None = None
     restage: list[str] = field(default_factory=list)
     relinked_users: list[str] = field(default_factory=list)
@@ -117,10 +152,31 @@ class ChangeWindow:
     def nothing(self) -> bool:
         return not self.full and self.start is None
 
-    def widen(self, day: date, reason: str) -> None:
+    def widen(self, day: date, reason: str, every_user: bool = True) -> None:
+        """Rebuild from ``day``; in the user-keyed models for every user, or (``every_user``
+        false) only for the users of ``window_users`` or not at all (what they do not read)."""
         if self.start is None or day < self.start:
             self.start = day
-        self.reasons.append(f"{reason}: from {day.isoformat()}")
+        if every_user and (self.users_start is None or day < self.users_start):
+            self.users_start = day
+        scope = "" if every_user else " (user-keyed models: their users only)"
+        self.reasons.append(f"{reason}{scope}: from {day.isoformat()}")
+
+    @property
+    def all_users_start(self) -> date | None:
+        """The first day the user-keyed models rebuild for every user (``start`` at the
+        earliest; the day after the as-of date when no change reaches every user)."""
+        if self.start is None:
+            return None
+        later = self.users_start
+        if later is None:
+            later = (self.as_of + timedelta(days=1)) if self.as_of else self.start
+        return max(self.start, later)
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the user-keyed models rebuild some days for ``window_users`` only."""
+        return not self.full and self.start is not None and self.all_users_start > self.start
 
     def everything(self, reason: str) -> None:
         self.full = True
@@ -132,8 +188,10 @@ class ChangeWindow:
         keyed = not self.full and self.campaigns is not None  # campaigns rebuilt by key
         if self.nothing and self.as_of is not None:
             start = self.as_of + timedelta(days=1)
+        everyone = self.all_users_start if self.keyed else start
         return {
             "window_start": start.isoformat(),
+            "all_users_start": everyone.isoformat(),
             "window_start_week": (start - timedelta(days=start.weekday())).isoformat(),
             "window_start_month": start.replace(day=1).isoformat(),
             "since_load_id": -1 if self.full or self.since is None else self.since,
@@ -188,7 +246,7 @@ def code_hash(project: Path | None = None) -> str:
 
 def ensure_builds_table(conn: psycopg.Connection) -> None:
     """``transform.builds`` in the transformer's own schema ``transform`` (made by init)."""
-    if conn.execute("select to_regclass('transform.builds')").fetchone()[0] is None:
+    if conn.execute("select to_regclass('transform.window_users')").fetchone()[0] is None:
         require_schemas(conn, ("transform",))
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(hashtext('exops.transform.builds'))")
@@ -212,6 +270,8 @@ def compute(
 ) -> ChangeWindow:
     """The change window of the next build against the warehouse as it is now."""
     ensure_builds_table(conn)
+    # one build's users: none until this window says which (a full build reads none)
+    conn.execute("truncate transform.window_users")
     if not _exists(conn, "audit.partitions"):
         raise RuntimeError(
             "nothing has been loaded into this warehouse yet: run exops ingest first"
@@ -274,11 +334,29 @@ def compute(
     for s, e, _d in redelivered:
         by_entity.setdefault((s, e), [])
     touched = sorted({p[2] for p in partitions} | {d for *_, d in redelivered})
+    late = timedelta(days=late_arrival_days)
     if touched:
         window.widen(
-            touched[0] - timedelta(days=late_arrival_days),
+            touched[0] - late,
             f"{len(partitions)} partition(s) of dt {touched[0]}..{touched[-1]} loaded"
             f" ({len(redelivered)} re-delivered), less {late_arrival_days} late-arrival days",
+            every_user=False,
+        )
+    # what reaches every user's rows in the user-keyed models: the on-time records of their
+    # users' entities (a late one is followed by user: _dated_entity, _window_users); a
+    # re-delivery of those or of their other inputs (what it took away is not followed); the
+    # prices' own days (_dated_entity), the products' lines and quote assets (_products)
+    on_time = sorted(
+        d for s, e, d in partitions if (s, e) in USER_KEYED and (s, e, d) not in redelivered
+    )
+    if on_time:
+        window.widen(on_time[0], f"trades, transfers or wealth events of dt {on_time[0]} loaded")
+    gone = sorted(d for s, e, d in redelivered if (s, e) in USER_KEYED.keys() | EVERY_USER_INPUTS)
+    if gone:
+        window.widen(
+            gone[0] - late,
+            f"a partition of a user-keyed model's input re-delivered or unloaded: dt {gone[0]},"
+            f" less {late_arrival_days} late-arrival days",
         )
 
     for (s, e), dates in by_entity.items():
@@ -293,16 +371,71 @@ def compute(
     if window.full:
         return window
     _campaigns(conn, window, by_entity, redelivered)
+    _window_users(conn, window, by_entity)
     return window
 
 
+def _window_users(
+    conn: psycopg.Connection, window: ChangeWindow, by_entity: dict[tuple[str, str], list[date]]
+) -> None:
+    """Store the users whose rows the user-keyed models rebuild before ``all_users_start``,
+    each from their earliest day there: the users of the records of USER_KEYED entities
+    delivered since and of their other versions (staged, or every raw one for those read
+    through views), by each version's own day."""
+    if not window.keyed:
+        return
+    parts, params = [], []
+    for (s, n), columns in USER_KEYED.items():
+        dates = by_entity.get((s, n))
+        if not dates:
+            continue
+        e = ENTITY_BY_PATH[(s, n)]
+        key = ", ".join(e.key)
+        new_rows = f"select {key} from {e.qualified_table} where _dt = any(%s) and _load_id > %s"
+        staged = DATED_ENTITIES[(s, n)]
+        for column in columns:
+            if staged is None:
+                parts.append(
+                    f"select {column} as user_id, {_date_expr(e)} as day"
+                    f" from {e.qualified_table} where ({key}) in ({new_rows})"
+                )
+                params += [dates, window.since]
+            else:
+                parts.append(
+                    f"select {column} as user_id, {_date_expr(e)} as day"
+                    f" from {e.qualified_table} where _dt = any(%s) and _load_id > %s"
+                )
+                parts.append(
+                    f"select {column} as user_id, {STAGED_DATE_COLUMNS[(s, n)]} as day"
+                    f" from {staged} where ({key}) in ({new_rows})"
+                )
+                params += [dates, window.since, dates, window.since]
+    if not parts:
+        return
+    window.window_users = conn.execute(
+        "insert into transform.window_users (user_id, from_date)"
+        " select user_id, min(day) from (" + " union all ".join(parts) + ") as versions"
+        " where user_id is not null and day >= %s and day < %s group by user_id",
+        (*params, window.start, window.all_users_start),
+    ).rowcount
+    window.reasons.append(
+        f"user-keyed models: {window.window_users} user(s) from {window.start},"
+        f" every user from {window.all_users_start}"
+    )
+
+
 def _widen_from(
-    conn: psycopg.Connection, window: ChangeWindow, sql: str, params: tuple, reason: str
+    conn: psycopg.Connection,
+    window: ChangeWindow,
+    sql: str,
+    params: tuple,
+    reason: str,
+    every_user: bool = True,
 ) -> None:
     """Widen the window to the day ``sql`` returns (one row, one date), if any."""
     day = conn.execute(sql, params).fetchone()[0]
     if day is not None:
-        window.widen(day, reason)
+        window.widen(day, reason, every_user=every_user)
 
 
 def _dated_entity(
@@ -312,8 +445,11 @@ def _dated_entity(
     dates: list[date],
     redelivered: set[tuple[str, str, date]],
 ) -> None:
-    """Days of the versions, new and older, of the keys delivered since the last build."""
+    """Days of the versions, new and older, of the keys delivered since the last build: for
+    every user of the user-keyed models if they read the entity for every user, for their
+    users only if its records belong to users (window_users), not at all otherwise."""
     since = window.since
+    every_user = (e.source, e.name) in EVERY_USER_INPUTS
     key = ", ".join(e.key)
     staged = DATED_ENTITIES[(e.source, e.name)]
     gone = sorted(d for s, n, d in redelivered if (s, n) == (e.source, e.name))
@@ -326,6 +462,7 @@ def _dated_entity(
             f"select min({_date_expr(e)}) from {e.qualified_table} where ({key}) in ({new_rows})",
             (dates, since),
             f"{e.source}/{e.name} records delivered since, and their other versions",
+            every_user=every_user,
         )
         return
 
@@ -337,6 +474,7 @@ def _dated_entity(
         " where _dt = any(%s) and _load_id > %s",
         (dates, since),
         f"{e.source}/{e.name} records delivered since",
+        every_user=every_user,
     )
     if not _exists(conn, staged):
         window.everything(f"{staged} does not exist yet")
@@ -353,6 +491,7 @@ def _dated_entity(
             f" where ({key}) in ({new_rows})",
             (dates, since),
             f"{e.source}/{e.name}: earlier versions of the keys delivered since",
+            every_user=every_user,
         )
     if gone:
         # a re-delivery replaced what these partitions held: restage the entity whole; the
@@ -510,13 +649,16 @@ def drop_legacy_state(conn: psycopg.Connection) -> list[str]:
 def record_start(conn: psycopg.Connection, window: ChangeWindow, threads: int) -> int:
     return conn.execute(
         "insert into transform.builds (ceiling_load_id, since_load_id, full_refresh,"
-        " window_start, as_of_date, code_hash, threads, reasons, status)"
-        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning build_id",
+        " window_start, all_users_start, window_users, as_of_date, code_hash, threads,"
+        " reasons, status) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " returning build_id",
         (
             window.ceiling,
             window.since,
             window.full,
             None if window.full else window.start,
+            None if window.full else window.all_users_start,
+            window.window_users if window.keyed else None,
             window.as_of,
             window.code_hash,
             threads,

@@ -2,6 +2,7 @@
     'activity_date',
     indexes=[{'columns': ['user_id', 'product_id', 'activity_date'], 'unique': True}],
     pre_hooks=["{{ prefer_sorted_aggregation() }}"],
+    user_column='user_id',
 ) }}
 {%- set from_day = window_start() %}
 
@@ -9,14 +10,17 @@
 -- both fees): user activity, product traders, first trades and campaign volumes read this
 -- rollup instead of every trade (the only aggregation over all users' trades); the exchange's
 -- and the products' trade counts and volumes sum its maker rows (each trade once). Fees also
--- counted from the user's registered_at on (cohort LTV). Incremental by day
+-- counted from the user's registered_at on (cohort LTV). Incremental by day and, for late
+-- records, by user (window_config's user_column: a day's late trades rebuild their users' rows)
 with users as (
     select user_id, registered_at from {{ ref('stg_crm__users') }}
 ),
 
 user_trades as (
-    select * from {{ ref('int_user_trades') }}
-    where executed_date >= {{ from_day }}
+    select user_trades.* from {{ ref('int_user_trades') }} as user_trades
+    {{- user_window_join('user_trades.user_id') }}
+    where user_trades.executed_date >= {{ from_day }}
+        and {{ user_window_filter('user_trades.executed_date') }}
 ),
 
 user_product_days as (

@@ -2,6 +2,7 @@
     'activity_date',
     indexes=[{'columns': ['user_id', 'activity_date'], 'unique': True}],
     pre_hooks=["{{ prefer_sorted_aggregation() }}"],
+    user_column='user_id',
 ) }}
 {%- set from_day = window_start() %}
 
@@ -11,7 +12,7 @@
 -- users x 120 days)
 with parts as (
     select
-        user_id,
+        part.user_id,
         activity_date,
         trade_count,
         self_trade_count,
@@ -23,11 +24,12 @@ with parts as (
         null::numeric as deposits_usd,
         null::numeric as withdrawals_usd,
         true as traded
-    from {{ ref('int_user_product_daily') }}
-    where activity_date >= {{ from_day }}
+    from {{ ref('int_user_product_daily') }} as part
+    {{- user_window_join('part.user_id') }}
+    where part.activity_date >= {{ from_day }} and {{ user_window_filter('part.activity_date') }}
     union all
     select
-        user_id,
+        part.user_id,
         event_date as activity_date,
         0 as trade_count,
         0 as self_trade_count,
@@ -39,11 +41,12 @@ with parts as (
         null as deposits_usd,
         null as withdrawals_usd,
         false as traded
-    from {{ ref('int_wealth_events_priced') }}
-    where event_date >= {{ from_day }}
+    from {{ ref('int_wealth_events_priced') }} as part
+    {{- user_window_join('part.user_id') }}
+    where part.event_date >= {{ from_day }} and {{ user_window_filter('part.event_date') }}
     union all
     select
-        user_id,
+        part.user_id,
         created_date as activity_date,
         0 as trade_count,
         0 as self_trade_count,
@@ -55,8 +58,9 @@ with parts as (
         case when direction = 'deposit' then amount_usd end as deposits_usd,
         case when direction = 'withdrawal' then amount_usd end as withdrawals_usd,
         false as traded
-    from {{ ref('int_transfers_priced') }}
-    where created_date >= {{ from_day }}
+    from {{ ref('int_transfers_priced') }} as part
+    {{- user_window_join('part.user_id') }}
+    where part.created_date >= {{ from_day }} and {{ user_window_filter('part.created_date') }}
 ),
 
 user_activity as (
