@@ -161,11 +161,12 @@ def moved_trade(landing: Path) -> str:
     return moved["trade_id"]
 
 
-def late_trade(landing: Path) -> None:
+def late_trade(landing: Path) -> dict:
     """A new trade on day 24 executed 9 days before its partition (older than the rule)."""
     header, old = trades_of(landing, 15)
     late = dict(old[-1], trade_id="T-LATE-0001", executed_at=at(day(15), 7))
     add_csv(part_dir(landing, "exchange", "trades", day(24)), header, [late])
+    return late
 
 
 def user_change(landing: Path, user_id: str, n: int, **changes) -> None:
@@ -452,6 +453,9 @@ def history(warehouse_url: str, server_url: str, tmp_path_factory: pytest.TempPa
                 "select full_refresh, window_start, threads, all_users_start, window_users"
                 " from transform.builds order by build_id desc limit 1"
             ).fetchone()
+            facts.setdefault("window_users", {})[name] = dict(
+                conn.execute("select user_id, from_date from transform.window_users").fetchall()
+            )
         compared()  # one rebuild at a time beside the steps
         var = root / f"rebuild-{len(facts['windows'])}"
         checking.append((name, FullRefreshCheck(warehouse_url, server_url, var)))
@@ -469,10 +473,11 @@ def _deliver_steps(landing: Path, warehouse_url: str, facts: dict, load_and_buil
     load_and_build(day(22))
     facts["moved"] = moved_trade(landing)
     step("moved trade", day(23))
-    late_trade(landing)
+    facts["late_trade"] = late_trade(landing)
     step("late trade", day(24))
     _, day7 = trades_of(landing, 7)
     mover = day7[0]["maker_user_id"]
+    facts["mover"] = mover
     first = latest_users(landing)[mover]
     user_change(
         landing, mover, 25, registered_at=iso(ts(first["registered_at"]) - timedelta(days=12))
@@ -594,6 +599,24 @@ def test_each_change_rebuilt_from_its_day(history: dict) -> None:
     assert windows["trades partition unloaded"][:2] == (False, day(20) - timedelta(days=3))
     # late enrollments reach their finished campaign by key, not by widening the window
     assert windows["late enrollments"][:2] == (False, day(30) - timedelta(days=3))
+
+
+def test_late_and_moved_records_rebuild_their_users_only(history: dict) -> None:
+    # the user-keyed models rebuilt the late trade's maker and taker from its day (day 15),
+    # and every user only from the partition's own day
+    late = history["late_trade"]
+    window_users = history["window_users"]["late trade"]
+    assert history["windows"]["late trade"][3] == day(24)
+    assert window_users[late["maker_user_id"]] == day(15)
+    assert window_users[late["taker_user_id"]] == day(15)
+    assert all(day(15) <= d < day(24) for d in window_users.values())
+    # the moved trade's users from its new day (day 4): they traded it on day 12 before
+    assert min(history["window_users"]["moved trade"].values()) == day(4)
+    assert history["windows"]["moved trade"][3] == day(23)
+    # a moved registration: its user from the earlier of the two registration days
+    moved = history["window_users"]["registration moved"]
+    assert history["mover"] in moved
+    assert moved[history["mover"]] == min(moved.values())
 
 
 def test_a_build_with_nothing_new_runs_no_dbt(db: psycopg.Connection, warehouse_url: str) -> None:

@@ -30,8 +30,9 @@ raw rows loaded since, with the last successful build's ceiling, and decides:
 The user-keyed day models (``USER_KEYED_MODELS``: the user x product x day rollup and the user x
 day activity) rebuild every user's rows only from ``all_users_start``, a later day when the only
 changes before it are records of users (``USER_KEYED``: trades, transfers, wealth events) that
-arrived late or were re-sent: the on-time day of a delivered partition, a re-delivered one less
-the late-arrival allowance, prices, moved registrations and failed builds reach every user.
+arrived late or were re-sent, or whose registration is new or moved: the on-time day of a
+delivered partition, a re-delivered one less the late-arrival allowance, prices and failed
+builds reach every user.
 Between ``start`` and ``all_users_start`` they rebuild the rows of the users those records (new and
 older versions) belong to, from each user's earliest such day, stored for the build in
 ``transform.window_users`` (a dbt source). A day's ~2% late records then cost their users'
@@ -146,6 +147,8 @@ class ChangeWindow:
     enrolled_campaigns: list[str] = field(default_factory=list)
     moved_countries: list[str] = field(default_factory=list)
     loaded_dates: dict[str, list[str]] = field(default_factory=dict)
+    # new or moved registrations: user -> the earliest registration day, old or new
+    registrations: dict[str, date] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -381,7 +384,8 @@ def _window_users(
     """Store the users whose rows the user-keyed models rebuild before ``all_users_start``,
     each from their earliest day there: the users of the records of USER_KEYED entities
     delivered since and of their other versions (staged, or every raw one for those read
-    through views), by each version's own day."""
+    through views), by each version's own day; the new or re-registered users, from their
+    earliest registration day (the rollup counts fees from it)."""
     if not window.keyed:
         return
     parts, params = [], []
@@ -410,6 +414,9 @@ def _window_users(
                     f" from {staged} where ({key}) in ({new_rows})"
                 )
                 params += [dates, window.since, dates, window.since]
+    if window.registrations:
+        parts.append("select unnest(%s::text[]) as user_id, unnest(%s::date[]) as day")
+        params += [list(window.registrations), list(window.registrations.values())]
     if not parts:
         return
     window.window_users = conn.execute(
@@ -555,12 +562,16 @@ def _users(conn: psycopg.Connection, window: ChangeWindow, redelivered: set[date
         """,
         {"since": window.since, "ceiling": window.ceiling},
     ).fetchall()
-    moved = [r[1] for r in rows if r[2]]
-    if moved:
-        from datetime import UTC
+    from datetime import UTC
 
-        first = min(moved).astimezone(UTC).date()
-        window.widen(first, f"{len(moved)} new or re-registered user(s)")
+    # a registration counts in the user-keyed models for its user only (fees since it)
+    window.registrations = {r[0]: r[1].astimezone(UTC).date() for r in rows if r[2]}
+    if window.registrations:
+        window.widen(
+            min(window.registrations.values()),
+            f"{len(window.registrations)} new or re-registered user(s)",
+            every_user=False,
+        )
     window.relinked_users = sorted(r[0] for r in rows if r[3])
     window.moved_countries = sorted({c for r in rows if r[4] for c in r[5:7] if c is not None})
 
