@@ -41,12 +41,26 @@
 
 {#- Pre-hook of the campaign day models: the change window's days, every day of the campaigns
     they recompute (campaigns_to_recompute(also)), and the days no campaign window holds any
-    more (a campaign that no longer starts by the as-of date, a window that shrank). -#}
+    more (a campaign that no longer starts by the as-of date, a window that shrank). Of the
+    country_campaigns, only the days their excluded members can have changed: the days the
+    users who moved country (var country_movers) traded, when the window names them. -#}
 {% macro delete_campaign_days(also=[]) -%}
     {%- if is_incremental() -%}
+        {%- set movers = window_var('country_movers', none) if 'country_campaigns' in also else none -%}
+        {%- set whole = also if movers is none else also | reject('equalto', 'country_campaigns') | list -%}
         delete from {{ this }} as known
         where known.activity_date >= {{ window_start() }}
-            or known.campaign_id in ({{ campaigns_to_recompute(also) }})
+            or known.campaign_id in ({{ campaigns_to_recompute(whole) }})
+            {%- if movers %}
+            or (
+                known.campaign_id in {{ text_list(window_var('country_campaigns', [])) }}
+                and known.activity_date in (
+                    select movers_days.activity_date
+                    from {{ ref('int_user_product_daily') }} as movers_days
+                    where movers_days.user_id in {{ text_list(movers) }}
+                )
+            )
+            {%- endif %}
             or not exists (
                 select 1 from {{ ref('int_campaign_windows') }} as campaigns
                 where campaigns.campaign_id = known.campaign_id

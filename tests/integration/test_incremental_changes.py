@@ -261,7 +261,8 @@ def drop_from_day_12(landing: Path, trade_id: str) -> None:
 
 
 def control_of_a_finished_campaign(url: str, ended_before: date) -> tuple[str, str]:
-    """A control of a campaign that ended before ``ended_before``, and a country it excludes."""
+    """A control of a campaign that ended before ``ended_before`` who traded on its line while
+    it ran, and a country it excludes."""
     with psycopg.connect(url) as conn:
         row = conn.execute(
             """
@@ -278,6 +279,15 @@ def control_of_a_finished_campaign(url: str, ended_before: date) -> tuple[str, s
                 and not exists (
                     select 1 from staging.stg_crm__campaign_enrollments as e
                     where e.campaign_id = campaigns.campaign_id and e.user_id = users.user_id
+                )
+                -- who traded on the campaign's line while it ran: the move changes its days
+                and exists (
+                    select 1 from intermediate.int_user_product_daily as traded
+                    where traded.user_id = users.user_id
+                        and traded.activity_date between campaigns.start_date
+                        and campaigns.end_date
+                        and coalesce(campaigns.product_line, traded.product_line)
+                        = traded.product_line
                 )
             order by campaigns.end_date, users.user_id
             limit 1

@@ -127,6 +127,10 @@ EVERY_USER_INPUTS = {("exchange", "asset_prices"), ("exchange", "products")}
 # the models that rebuild by user before all_users_start (macros/change_window.sql, user_column)
 USER_KEYED_MODELS = ("int_user_product_daily", "int_user_activity_daily")
 
+# the users who moved country a build names to dbt (in its environment); beyond, the campaigns
+# excluding their countries are recomputed over all their days
+MAX_COUNTRY_MOVERS = 2000
+
 EVERYTHING = date(1900, 1, 1)
 
 
@@ -146,6 +150,8 @@ class ChangeWindow:
     country_campaigns: list[str] = field(default_factory=list)
     enrolled_campaigns: list[str] = field(default_factory=list)
     moved_countries: list[str] = field(default_factory=list)
+    # the users who moved country (their trading days are what country_campaigns recompute)
+    country_movers: list[str] = field(default_factory=list)
     loaded_dates: dict[str, list[str]] = field(default_factory=dict)
     # new or moved registrations: user -> the earliest registration day, old or new
     registrations: dict[str, date] = field(default_factory=dict)
@@ -204,6 +210,10 @@ class ChangeWindow:
             "rebuild_all_campaigns": not keyed,
             "changed_campaigns": sorted(self.campaigns) if keyed else [],
             "country_campaigns": sorted(self.country_campaigns) if keyed else [],
+            # None (every day of those campaigns) when too many to name
+            "country_movers": sorted(self.country_movers)
+            if keyed and len(self.country_movers) <= MAX_COUNTRY_MOVERS
+            else None,
             "enrolled_campaigns": sorted(self.enrolled_campaigns) if keyed else [],
             "loaded_dates": {} if self.full else self.loaded_dates,
             "as_of_date": (self.as_of or start).isoformat(),
@@ -574,6 +584,7 @@ def _users(conn: psycopg.Connection, window: ChangeWindow, redelivered: set[date
         )
     window.relinked_users = sorted(r[0] for r in rows if r[3])
     window.moved_countries = sorted({c for r in rows if r[4] for c in r[5:7] if c is not None})
+    window.country_movers = sorted(r[0] for r in rows if r[4])
 
 
 def _products(conn: psycopg.Connection, window: ChangeWindow) -> None:
