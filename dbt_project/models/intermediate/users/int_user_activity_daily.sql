@@ -13,13 +13,13 @@
 with parts as (
     select
         part.user_id,
-        activity_date,
-        trade_count,
-        self_trade_count,
-        self_trade_volume_usd,
-        volume_usd,
-        fees_usd,
-        fees_since_registration_usd,
+        part.activity_date,
+        part.trade_count,
+        part.self_trade_count,
+        part.self_trade_volume_usd,
+        part.volume_usd,
+        part.fees_usd,
+        part.fees_since_registration_usd,
         0 as wealth_event_count,
         null::numeric as deposits_usd,
         null::numeric as withdrawals_usd,
@@ -30,7 +30,7 @@ with parts as (
     union all
     select
         part.user_id,
-        event_date as activity_date,
+        part.event_date as activity_date,
         0 as trade_count,
         0 as self_trade_count,
         0 as self_trade_volume_usd,
@@ -47,7 +47,7 @@ with parts as (
     union all
     select
         part.user_id,
-        created_date as activity_date,
+        part.created_date as activity_date,
         0 as trade_count,
         0 as self_trade_count,
         0 as self_trade_volume_usd,
@@ -55,8 +55,8 @@ with parts as (
         0 as fees_usd,
         0 as fees_since_registration_usd,
         0 as wealth_event_count,
-        case when direction = 'deposit' then amount_usd end as deposits_usd,
-        case when direction = 'withdrawal' then amount_usd end as withdrawals_usd,
+        case when part.direction = 'deposit' then part.amount_usd end as deposits_usd,
+        case when part.direction = 'withdrawal' then part.amount_usd end as withdrawals_usd,
         false as traded
     from {{ ref('int_transfers_priced') }} as part
     {{- user_window_join('part.user_id') }}
