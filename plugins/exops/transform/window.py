@@ -407,23 +407,23 @@ def _window_users(
         key = ", ".join(e.key)
         new_rows = f"select {key} from {e.qualified_table} where _dt = any(%s) and _load_id > %s"
         staged = DATED_ENTITIES[(s, n)]
-        for column in columns:
-            if staged is None:
-                parts.append(
-                    f"select {column} as user_id, {_date_expr(e)} as day"
-                    f" from {e.qualified_table} where ({key}) in ({new_rows})"
-                )
-                params += [dates, window.since]
-            else:
-                parts.append(
-                    f"select {column} as user_id, {_date_expr(e)} as day"
-                    f" from {e.qualified_table} where _dt = any(%s) and _load_id > %s"
-                )
-                parts.append(
-                    f"select {column} as user_id, {STAGED_DATE_COLUMNS[(s, n)]} as day"
-                    f" from {staged} where ({key}) in ({new_rows})"
-                )
-                params += [dates, window.since, dates, window.since]
+        users = f"unnest(array[{', '.join(columns)}]) as user_id"  # maker and taker: one scan
+        if staged is None:
+            parts.append(
+                f"select {users}, {_date_expr(e)} as day"
+                f" from {e.qualified_table} where ({key}) in ({new_rows})"
+            )
+            params += [dates, window.since]
+        else:
+            parts.append(
+                f"select {users}, {_date_expr(e)} as day"
+                f" from {e.qualified_table} where _dt = any(%s) and _load_id > %s"
+            )
+            parts.append(
+                f"select {users}, {STAGED_DATE_COLUMNS[(s, n)]} as day"
+                f" from {staged} where ({key}) in ({new_rows})"
+            )
+            params += [dates, window.since, dates, window.since]
     if window.registrations:
         parts.append("select unnest(%s::text[]) as user_id, unnest(%s::date[]) as day")
         params += [list(window.registrations), list(window.registrations.values())]
