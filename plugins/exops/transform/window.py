@@ -388,6 +388,15 @@ def compute(
     return window
 
 
+# the rows of an entity delivered since the last build (params: the partitions' dates, since)
+DELIVERED = "_dt = any(%s) and _load_id > %s"
+
+
+def _delivered_keys(e: Entity) -> str:
+    """The keys of ``e``'s records delivered since the last build (params: dates, since)."""
+    return f"select {', '.join(e.key)} from {e.qualified_table} where {DELIVERED}"
+
+
 def _window_users(
     conn: psycopg.Connection, window: ChangeWindow, by_entity: dict[tuple[str, str], list[date]]
 ) -> None:
@@ -405,7 +414,7 @@ def _window_users(
             continue
         e = ENTITY_BY_PATH[(s, n)]
         key = ", ".join(e.key)
-        new_rows = f"select {key} from {e.qualified_table} where _dt = any(%s) and _load_id > %s"
+        new_rows = _delivered_keys(e)
         staged = DATED_ENTITIES[(s, n)]
         users = f"unnest(array[{', '.join(columns)}]) as user_id"  # maker and taker: one scan
         if staged is None:
@@ -416,8 +425,7 @@ def _window_users(
             params += [dates, window.since]
         else:
             parts.append(
-                f"select {users}, {_date_expr(e)} as day"
-                f" from {e.qualified_table} where _dt = any(%s) and _load_id > %s"
+                f"select {users}, {_date_expr(e)} as day from {e.qualified_table} where {DELIVERED}"
             )
             parts.append(
                 f"select {users}, {STAGED_DATE_COLUMNS[(s, n)]} as day"
@@ -470,7 +478,7 @@ def _dated_entity(
     key = ", ".join(e.key)
     staged = DATED_ENTITIES[(e.source, e.name)]
     gone = sorted(d for s, n, d in redelivered if (s, n) == (e.source, e.name))
-    new_rows = f"select {key} from {e.qualified_table} where _dt = any(%s) and _load_id > %s"
+    new_rows = _delivered_keys(e)
     if staged is None:
         # small entities read through views: every raw version of the keys delivered since
         _widen_from(
@@ -487,8 +495,7 @@ def _dated_entity(
     _widen_from(
         conn,
         window,
-        f"select min({_date_expr(e)}) from {e.qualified_table}"
-        " where _dt = any(%s) and _load_id > %s",
+        f"select min({_date_expr(e)}) from {e.qualified_table} where {DELIVERED}",
         (dates, since),
         f"{e.source}/{e.name} records delivered since",
         every_user=every_user,
