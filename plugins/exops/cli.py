@@ -740,7 +740,7 @@ def run(landing, users, days, start, seed, day, via) -> None:
     try:
         day = day or pipeline.landing_as_of(landing)
         started = time.monotonic()
-        wall_start = time.time()
+        earlier_mail = pipeline.kept_mail()
         runner = pipeline.run_via_airflow if via == "airflow" else pipeline.run_direct
         runner(day, landing, click.echo)
     except pipeline.PipelineError as exc:
@@ -759,7 +759,7 @@ def run(landing, users, days, start, seed, day, via) -> None:
     for line in _headline_lines(headline()):
         click.echo(line)
     click.echo("")
-    for line in pipeline.outputs_lines(day, since=wall_start):
+    for line in pipeline.outputs_lines(day, earlier=earlier_mail):
         click.echo(line)
 
 

@@ -144,8 +144,17 @@ def run_direct(day: date, landing: Path, echo: Callable[[str], None]) -> None:
         handler.close()
 
 
-def outputs_lines(day: date, since: float) -> list[str]:
-    """Where the report is and which emails this run sent (from the local sink's folder)."""
+def kept_mail() -> set[str]:
+    """The messages the local sink's folder holds now (before a run: what it did not send)."""
+    from exops.publish.mailsink import mail_dir
+
+    return {p.name for p in mail_dir().glob("*.eml")}
+
+
+def outputs_lines(day: date, earlier: set[str]) -> list[str]:
+    """Where the report is and which emails this run sent: the local sink's messages that
+    were not there before it (``earlier``, from :func:`kept_mail`). Not by time: a run started
+    within a second of the last one's last message would count that message as its own."""
     import email
     from email import policy
 
@@ -155,7 +164,7 @@ def outputs_lines(day: date, since: float) -> list[str]:
     lines = []
     report = var_dir() / "reports" / day.isoformat() / "report.html"
     lines.append(f"report: {report}" if report.exists() else f"report: none for {day}")
-    sent = sorted(p for p in mail_dir().glob("*.eml") if p.stat().st_mtime >= since - 1)
+    sent = sorted(p for p in mail_dir().glob("*.eml") if p.name not in earlier)
     kept = len(list(mail_dir().glob("*.eml")))
     if sent:
         lines.append(f"emails sent by this run: {len(sent)} (in {mail_dir()})")
