@@ -28,14 +28,45 @@
         {%- endfor %}
 {%- endmacro %}
 
+{#- The users who moved into or out of a country (var country_movers) when the window names
+    them: then a campaign of country_campaigns only changes for them (their member rows, the
+    days they traded); none when there are too many to name (those campaigns are recomputed
+    whole). -#}
+{% macro country_movers() -%}
+    {{ return(window_var('country_movers', none) if is_incremental() else none) }}
+{%- endmacro %}
+
+{#- The lists of campaigns int_campaign_members recomputes whole: with the movers named, a
+    campaign of country_campaigns only recomputes their rows. -#}
+{% macro members_recomputed_whole() -%}
+    {{ return(['enrolled_campaigns'] if country_movers() is not none else ['country_campaigns', 'enrolled_campaigns']) }}
+{%- endmacro %}
+
 {#- Pre-hook of int_campaign_members: the campaigns about to be recomputed go (the select
-    brings back those started by the as-of date). -#}
+    brings back those started by the as-of date), and of the other campaigns that exclude a
+    country someone moved into or out of, the movers' rows. -#}
 {% macro delete_recomputed_campaigns() -%}
     {%- if is_incremental() -%}
+        {%- set movers = country_movers() -%}
         delete from {{ this }}
-        where campaign_id in (
-            {{ campaigns_to_recompute(['country_campaigns', 'enrolled_campaigns']) }}
-        )
+        where campaign_id in ({{ campaigns_to_recompute(members_recomputed_whole()) }})
+        {%- if movers %}
+            or (
+                campaign_id in {{ text_list(window_var('country_campaigns', [])) }}
+                and user_id in {{ text_list(movers) }}
+            )
+        {%- endif %}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- In int_campaign_members, a condition on `campaigns` (the campaigns it recomputes) and a
+    user column: of a campaign recomputed for the country movers only, only their rows. -#}
+{% macro movers_only_filter(user_column) -%}
+    {%- set movers = country_movers() -%}
+    {%- if movers -%}
+        (not campaigns.movers_only or {{ user_column }} in {{ text_list(movers) }})
+    {%- else -%}
+        true
     {%- endif -%}
 {%- endmacro %}
 
@@ -46,7 +77,7 @@
     users who moved country (var country_movers) traded, when the window names them. -#}
 {% macro delete_campaign_days(also=[]) -%}
     {%- if is_incremental() -%}
-        {%- set movers = window_var('country_movers', none) if 'country_campaigns' in also else none -%}
+        {%- set movers = country_movers() if 'country_campaigns' in also else none -%}
         {%- set whole = also if movers is none else also | reject('equalto', 'country_campaigns') | list -%}
         delete from {{ this }} as known
         where known.activity_date >= {{ window_start() }}

@@ -14,11 +14,24 @@
 -- controls the base users neither excluded nor enrolled (member_role: participant, control,
 -- or excluded for a base user of an excluded country). The base depends on data up to S-1
 -- only, so a run recomputes the campaigns whose S-1 falls in the change window and those whose
--- own record or enrollments changed, or that exclude a country a user moved into or out of
--- (vars changed_campaigns, enrolled_campaigns, country_campaigns); a re-delivered enrollments
--- partition rebuilds the table (var rebuild_all_campaigns)
+-- own record or enrollments changed (vars changed_campaigns, enrolled_campaigns); of those that
+-- exclude a country a user moved into or out of (country_campaigns), the rows of the movers
+-- (country_movers; the whole campaign when there are too many to name). A re-delivered
+-- enrollments partition rebuilds the table (var rebuild_all_campaigns)
+{%- set movers = country_movers() %}
+{%- set movers_only = movers and is_incremental() %}
 with campaigns as (
-    select campaign_id, target_tier, excluded_countries, start_date
+    select
+        campaign_id,
+        target_tier,
+        excluded_countries,
+        start_date,
+        {%- if movers_only %}
+        -- a campaign recomputed for the country movers only (delete_recomputed_campaigns)
+        campaign_id not in ({{ campaigns_to_recompute(members_recomputed_whole()) }}) as movers_only
+        {%- else %}
+        false as movers_only
+        {%- endif %}
     from {{ ref('int_campaign_windows') }}
     {%- if is_incremental() %}
     where campaign_id in (
@@ -30,7 +43,9 @@ with campaigns as (
 enrollments as (
     select distinct enrollments.campaign_id, enrollments.user_id
     from {{ ref('stg_crm__campaign_enrollments') }} as enrollments
-    inner join campaigns on enrollments.campaign_id = campaigns.campaign_id
+    inner join campaigns
+        on enrollments.campaign_id = campaigns.campaign_id
+    where {{ movers_only_filter('enrollments.user_id') }}
 ),
 
 users as (
@@ -42,6 +57,7 @@ users_tiered as (
     from {{ ref('int_user_tier_spells') }} as spells
     inner join campaigns
         on campaigns.start_date - 1 between spells.valid_from and spells.valid_to
+    where {{ movers_only_filter('spells.user_id') }}
 ),
 
 base as (
@@ -51,7 +67,9 @@ base as (
     left join users_tiered
         on users.user_id = users_tiered.user_id
         and users_tiered.activity_date = campaigns.start_date - 1
-    where campaigns.target_tier = 'all' or users_tiered.tier = campaigns.target_tier
+    where
+        (campaigns.target_tier = 'all' or users_tiered.tier = campaigns.target_tier)
+        and {{ movers_only_filter('users.user_id') }}
 ),
 
 campaign_users as (
