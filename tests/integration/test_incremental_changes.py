@@ -169,6 +169,16 @@ def late_trade(landing: Path) -> dict:
     return late
 
 
+def late_balance(landing: Path) -> str:
+    """A day-22 snapshot over the high-net-worth line, delivered on day 24 (within the rule):
+    the user's tier changes two days back, for that user only (transform.window_users)."""
+    header, balances = csv_rows(part_dir(landing, "exchange", "account_balances", day(22)))
+    poorer = next(r for r in balances if Decimal(r["equity_usd"]) < 50000)
+    richer = dict(poorer, equity_usd="250000.00")
+    add_csv(part_dir(landing, "exchange", "account_balances", day(24)), header, [richer])
+    return poorer["user_id"]
+
+
 def user_change(landing: Path, user_id: str, n: int, **changes) -> None:
     changed = dict(latest_users(landing)[user_id], **changes, updated_at=at(day(n), 6))
     add_jsonl(part_dir(landing, "crm", "users", day(n)), [changed])
@@ -484,6 +494,7 @@ def _deliver_steps(landing: Path, warehouse_url: str, facts: dict, load_and_buil
     facts["moved"] = moved_trade(landing)
     step("moved trade", day(23))
     facts["late_trade"] = late_trade(landing)
+    facts["late_balance"] = late_balance(landing)
     step("late trade", day(24))
     _, day7 = trades_of(landing, 7)
     mover = day7[0]["maker_user_id"]
@@ -574,6 +585,12 @@ def test_the_changes_reached_the_marts(db: psycopg.Connection, history: dict) ->
         (day(14), day(14)),
     ).fetchone()[0]
     assert rich == 1
+    late_rich = db.execute(
+        "select tier from intermediate.int_user_tier_spells"
+        " where user_id = %s and %s between valid_from and valid_to",
+        (history["late_balance"], day(22)),
+    ).fetchone()
+    assert late_rich == ("high_net_worth",)
     enrolled = history["enrolled"]
     members = {
         user_id: (role, in_base)
@@ -620,6 +637,8 @@ def test_late_and_moved_records_rebuild_their_users_only(history: dict) -> None:
     assert window_users[late["maker_user_id"]] == day(15)
     assert window_users[late["taker_user_id"]] == day(15)
     assert all(day(15) <= d < day(24) for d in window_users.values())
+    # a late balance snapshot: its user from the snapshot's day (the tier changes are keyed)
+    assert window_users.get(history["late_balance"], day(24)) <= day(22)
     # the moved trade's users from its new day (day 4): they traded it on day 12 before
     assert min(history["window_users"]["moved trade"].values()) == day(4)
     assert history["windows"]["moved trade"][3] == day(23)

@@ -27,9 +27,10 @@ raw rows loaded since, with the last successful build's ceiling, and decides:
 - ``nothing``: no load since the last successful build, no failed build since, same code: the
   build has nothing to do.
 
-The user-keyed day models (``USER_KEYED_MODELS``: the user x product x day rollup and the user x
-day activity) rebuild every user's rows only from ``all_users_start``, a later day when the only
-changes before it are records of users (``USER_KEYED``: trades, transfers, wealth events) that
+The user-keyed day models (``USER_KEYED_MODELS``: the user x product x day rollup, the user x
+day activity and the tier changes) rebuild every user's rows only from ``all_users_start``, a
+later day when the only changes before it are records of users (``USER_KEYED``: trades,
+transfers, wealth events, balance snapshots) that
 arrived late or were re-sent, or whose registration is new or moved: the on-time day of a
 delivered partition, a re-delivered one less the late-arrival allowance, prices and failed
 builds reach every user.
@@ -120,12 +121,13 @@ USER_KEYED: dict[tuple[str, str], tuple[str, ...]] = {
     ("exchange", "trades"): ("maker_user_id", "taker_user_id"),
     ("exchange", "transfers"): ("user_id",),
     ("exchange", "wealth_events"): ("user_id",),
+    ("exchange", "account_balances"): ("user_id",),
 }
 # what else those models read, for every user: the prices of a day (products' quote assets and
 # lines, asset prices); the users' registrations are followed by _users
 EVERY_USER_INPUTS = {("exchange", "asset_prices"), ("exchange", "products")}
 # the models that rebuild by user before all_users_start (macros/change_window.sql, user_column)
-USER_KEYED_MODELS = ("int_user_product_daily", "int_user_activity_daily")
+USER_KEYED_MODELS = ("int_user_product_daily", "int_user_activity_daily", "int_user_tier_changes")
 
 # the users who moved country a build names to dbt (in its environment); beyond, the campaigns
 # excluding their countries are recomputed over all their days
@@ -427,11 +429,13 @@ def _window_users(
             parts.append(
                 f"select {users}, {_date_expr(e)} as day from {e.qualified_table} where {DELIVERED}"
             )
-            parts.append(
-                f"select {users}, {STAGED_DATE_COLUMNS[(s, n)]} as day"
-                f" from {staged} where ({key}) in ({new_rows})"
-            )
-            params += [dates, window.since, dates, window.since]
+            params += [dates, window.since]
+            if not _day_in_key(e):  # else a key's every version is on its new version's day
+                parts.append(
+                    f"select {users}, {STAGED_DATE_COLUMNS[(s, n)]} as day"
+                    f" from {staged} where ({key}) in ({new_rows})"
+                )
+                params += [dates, window.since]
     if window.registrations:
         parts.append("select unnest(%s::text[]) as user_id, unnest(%s::date[]) as day")
         params += [list(window.registrations), list(window.registrations.values())]
@@ -447,6 +451,12 @@ def _window_users(
         f"user-keyed models: {window.window_users} user(s) from {window.start},"
         f" every user from {window.all_users_start}"
     )
+
+
+def _day_in_key(e: Entity) -> bool:
+    """Whether a staged entity's day is part of its key (a balance snapshot): then every
+    version of a key is on the same day."""
+    return e.event_time in e.key and _date_expr(e) == STAGED_DATE_COLUMNS[(e.source, e.name)]
 
 
 def _widen_from(
@@ -506,8 +516,7 @@ def _dated_entity(
     # the staged versions the new ones replace (a re-sent trade leaves its old day); when the
     # day is part of the key (a balance snapshot), a key's every version is on its new
     # version's day, already in the window: no look-up (200,000 index probes a day at large)
-    day_in_key = e.event_time in e.key and _date_expr(e) == date_column
-    if not day_in_key:
+    if not _day_in_key(e):
         _widen_from(
             conn,
             window,

@@ -2,6 +2,7 @@
     'valid_from',
     indexes=[{'columns': ['user_id', 'valid_from'], 'unique': True}],
     pre_hooks=["{{ prefer_sorted_aggregation() }}"],
+    user_column='user_id',
 ) }}
 {%- set from_day = window_start() %}
 {%- set volume_days = var('hnw_volume_window_days') %}
@@ -15,8 +16,10 @@
 -- activity day a and the days it leaves the volume and activity windows; a day with
 -- high-net-worth equity h and h + 1. So the tier is evaluated on those days only and kept
 -- where it changes (int_user_tier_spells turns the changes into spells): no user x day grid.
--- Incremental by day: the window's changes are found again; the tier the day before the
--- window (which nothing in the window can change) is the last change stored before it
+-- Incremental by day and, for late records, by user (window_config's user_column): the changes
+-- are found again from all_users_start for every user and from their from_date for the
+-- window's users, and evaluated for the users with a day to evaluate only; a user's tier the
+-- day before (which nothing rebuilt can change) is their last change stored before it
 with as_of as (
     select max(as_of_date) as as_of_date from {{ ref('int_days') }}
 ),
@@ -41,7 +44,7 @@ rich_days as (
         and snapshot_date >= {{ from_day }} - 1
 ),
 
-candidate_days as (
+candidate_days_all as (
     select user_id, registered_date as activity_date from users
     union all
     select user_id, registered_date + {{ var('new_user_days') }} as activity_date from users
@@ -59,6 +62,22 @@ candidate_days as (
     select user_id, activity_date + 1 as activity_date from rich_days
 ),
 
+-- the days up to the as-of date to evaluate (the days a window leaves fall up to 30 days
+-- after it: about half of all the candidates on a day's build)
+candidate_days as (
+    select candidates.user_id, candidates.activity_date
+    from candidate_days_all as candidates
+    {{- user_window_join('candidates.user_id') }}
+    where candidates.activity_date >= {{ from_day }}
+        and candidates.activity_date <= (select as_of.as_of_date from as_of)
+        and {{ user_window_filter('candidates.activity_date') }}
+),
+
+-- the users with a day to evaluate: the only ones whose days the windows below read
+candidate_users as (
+    select distinct user_id from candidate_days
+),
+
 points as (
     select
         user_id,
@@ -69,6 +88,7 @@ points as (
         0 as candidate,
         null::date as registered_date
     from activity
+    where user_id in (select candidate_users.user_id from candidate_users)
     union all
     select
         user_id,
@@ -79,6 +99,7 @@ points as (
         0 as candidate,
         null::date as registered_date
     from rich_days
+    where user_id in (select candidate_users.user_id from candidate_users)
     union all
     select
         user_id,
@@ -89,10 +110,6 @@ points as (
         1 as candidate,
         null::date as registered_date
     from candidate_days
-    -- the days a window leaves fall up to 30 days after the as-of date: not evaluated, and
-    -- about half of all the points on a day's build
-    where activity_date >= {{ from_day }}
-        and activity_date <= (select as_of.as_of_date from as_of)
     union all
     -- the registration travels with the user's rows: no join after the windows, whose
     -- filtered rows PostgreSQL estimates at one and would join by nested loops
@@ -105,6 +122,7 @@ points as (
         0 as candidate,
         registered_date
     from users
+    where user_id in (select candidate_users.user_id from candidate_users)
 ),
 
 -- grouped in (user, day) order (prefer_sorted_aggregation): the windows that follow read
@@ -159,13 +177,14 @@ evaluated as (
         and activity_date <= (select as_of.as_of_date from as_of)
 ),
 
--- the tier before the window: the last change stored before it, sequenced with the window's
--- evaluations (a union, not a join: see points)
+-- a user's tier before their first day evaluated: their last change stored (the pre-hook has
+-- deleted those from that day on), sequenced with the evaluations (a union, not a join: see
+-- points)
 stored_tiers as (
     {% if is_incremental() -%}
     select distinct on (user_id) user_id, valid_from as activity_date, tier
     from {{ this }}
-    where valid_from < {{ from_day }}
+    where user_id in (select candidate_users.user_id from candidate_users)
     order by user_id, valid_from desc
     {%- else -%}
     select null::text as user_id, null::date as activity_date, null::text as tier
