@@ -102,8 +102,8 @@
 
 {#- Config of a campaign day model, one row per campaign and day: appended for the days it
     has no row for, after its pre-hook deletes those recomputed (delete_campaign_days(also));
-    rebuilt whole when an enrollments partition was re-delivered. -#}
-{% macro campaign_days_config(also=[]) %}
+    rebuilt whole when an enrollments partition was re-delivered. pre_hooks: its own. -#}
+{% macro campaign_days_config(also=[], pre_hooks=[]) %}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
@@ -112,7 +112,7 @@
         pre_hook=[
             "{{ delete_campaign_days(" ~ also ~ ") }}",
             "{{ prefer_hash_joins() }}",
-        ],
+        ] + pre_hooks,
         indexes=[{'columns': ['campaign_id', 'activity_date'], 'unique': True}],
     ) }}
 {% endmacro %}
