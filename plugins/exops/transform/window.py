@@ -96,7 +96,7 @@ BUILDS_DDL = (
 LEGACY_STATE_TABLES = ("intermediate.incremental_state", "intermediate.incremental_changes")
 
 # entities whose records' own dates the day models follow, with the staged model that holds
-# their winning versions (trades, balances) or None (read through a staging view)
+# their winning versions (trades, balances) or None (staged whole each build)
 DATED_ENTITIES: dict[tuple[str, str], str | None] = {
     ("exchange", "trades"): "staging.stg_exchange__trades",
     ("exchange", "account_balances"): "staging.stg_exchange__account_balances",
@@ -404,8 +404,8 @@ def _window_users(
 ) -> None:
     """Store the users whose rows the user-keyed models rebuild before ``all_users_start``,
     each from their earliest day there: the users of the records of USER_KEYED entities
-    delivered since and of their other versions (staged, or every raw one for those read
-    through views), by each version's own day; the new or re-registered users, from their
+    delivered since and of their other versions (staged incrementally, or every raw one of
+    those staged whole), by each version's own day; the new or re-registered users, from their
     earliest registration day (the rollup counts fees from it)."""
     if not window.keyed:
         return
@@ -490,7 +490,7 @@ def _dated_entity(
     gone = sorted(d for s, n, d in redelivered if (s, n) == (e.source, e.name))
     new_rows = _delivered_keys(e)
     if staged is None:
-        # small entities read through views: every raw version of the keys delivered since
+        # small entities staged whole each build: every raw version of the keys delivered since
         _widen_from(
             conn,
             window,

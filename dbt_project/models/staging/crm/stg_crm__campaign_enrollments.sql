@@ -1,3 +1,7 @@
+{{ config(materialized='table') }}
+
+-- a table rebuilt each build, not a view: the campaign members and this model's data tests
+-- each read it, and each read of a view sorted every version ever loaded
 with campaign_enrollments as (
     {{ dedup(source('crm', 'campaign_enrollments'), ['campaign_id', 'user_id']) }}
 )

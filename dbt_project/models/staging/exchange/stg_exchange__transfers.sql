@@ -1,3 +1,11 @@
+{{ config(
+    materialized='table',
+    indexes=[{'columns': ['created_date']}],
+) }}
+
+-- a table rebuilt each build, not a view: the priced transfers (the window's days, by
+-- created_date), the funnel and this model's data tests each read it, and each read of a view
+-- sorted every version ever loaded
 with transfers as (
     {{ dedup(source('exchange', 'transfers'), ['transfer_id']) }}
 )
