@@ -12,3 +12,34 @@
         {% if updated_at %}{{ updated_at }} desc,{% endif %}
         _dt desc, _file desc, _line desc
 {%- endmacro %}
+
+{#- The first CTEs of an incrementally staged model (stg_exchange__trades, ...), named
+    loaded_since and candidates: on a full build every raw row of `relation`; on an
+    incremental run the raw rows loaded since the last build (since_load_id < _load_id <=
+    ceiling_load_id, and in the partitions of loaded_dates[`loaded_dates`] when given), with
+    the versions already staged for their keys, for dedup() to weigh (delete+insert by key
+    then replaces those keys). -#}
+{% macro staged_candidates(relation, columns, key, loaded_dates=none) -%}
+with loaded_since as (
+    select {{ columns }}
+    from {{ relation }}
+    {% if is_incremental() -%}
+    where
+        {% if loaded_dates -%}
+        _dt in {{ text_list(window_var('loaded_dates', {}).get(loaded_dates, [])) }} and
+        {% endif -%}
+        _load_id > {{ window_var('since_load_id', 0) }}
+        and _load_id <= {{ window_var('ceiling_load_id', 0) }}
+    {%- endif %}
+),
+
+candidates as (
+    select * from loaded_since
+    {% if is_incremental() -%}
+    union all
+    select {{ columns }}
+    from {{ this }}
+    where ({{ key | join(', ') }}) in (select {{ key | join(', ') }} from loaded_since)
+    {%- endif %}
+)
+{%- endmacro %}

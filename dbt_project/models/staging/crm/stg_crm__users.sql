@@ -14,24 +14,7 @@
 -- ever loaded. Incremental like stg_exchange__trades: a run weighs the versions loaded since
 -- the last build against the one staged for their users (delete+insert by user_id); a
 -- re-delivered or unloaded users partition rebuilds everything (exops.transform.window)
-with loaded_since as (
-    select {{ columns }}
-    from {{ source('crm', 'users') }}
-    {% if is_incremental() -%}
-    where _load_id > {{ window_var('since_load_id', 0) }}
-        and _load_id <= {{ window_var('ceiling_load_id', 0) }}
-    {%- endif %}
-),
-
-candidates as (
-    select * from loaded_since
-    {% if is_incremental() -%}
-    union all
-    select {{ columns }}
-    from {{ this }}
-    where user_id in (select loaded_since.user_id from loaded_since)
-    {%- endif %}
-),
+{{ staged_candidates(source('crm', 'users'), columns, ['user_id']) }},
 
 users as (
     {{ dedup('candidates', ['user_id'], updated_at='updated_at') }}

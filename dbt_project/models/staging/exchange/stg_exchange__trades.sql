@@ -21,29 +21,10 @@
 -- re-delivered trades partition takes rows away, so the build restages the table whole
 -- (var restage, exops.transform.window). Indexed for the day models (executed_date) and the
 -- risk alerts of relinked users (maker_user_id, taker_user_id)
-with loaded_since as (
-    select {{ columns }}
-    from {{ source('exchange', 'trades') }}
-    {% if is_incremental() -%}
-    where _dt in {{ text_list(window_var('loaded_dates', {}).get('exchange_trades', [])) }}
-        and _load_id > {{ window_var('since_load_id', 0) }} and _load_id <= {{ window_var('ceiling_load_id', 0) }}
-    {%- endif %}
-),
-
-candidates as (
-    select * from loaded_since
-    {% if is_incremental() -%}
-    union all
-    select {{ columns }}
-    from {{ this }}
-    where trade_id in (select trade_id from loaded_since)
-    {%- endif %}
-),
+{{ staged_candidates(source('exchange', 'trades'), columns, ['trade_id'], 'exchange_trades') }},
 
 trades as (
-    select distinct on (trade_id) *
-    from candidates
-    order by trade_id asc, _dt desc, _file desc, _line desc
+    {{ dedup('candidates', ['trade_id']) }}
 )
 
 select
