@@ -63,7 +63,7 @@
     user column: of a campaign recomputed for the country movers only, only their rows. -#}
 {% macro movers_only_filter(user_column) -%}
     {%- set movers = country_movers() -%}
-    {%- if movers -%}
+    {%- if movers is not none -%}
         (not campaigns.movers_only or {{ user_column }} in {{ text_list(movers) }})
     {%- else -%}
         true

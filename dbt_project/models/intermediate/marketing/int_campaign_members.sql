@@ -19,7 +19,7 @@
 -- (country_movers; the whole campaign when there are too many to name). A re-delivered
 -- enrollments partition rebuilds the table (var rebuild_all_campaigns)
 {%- set movers = country_movers() %}
-{%- set movers_only = movers and is_incremental() %}
+{%- set movers_only = movers is not none and is_incremental() %}
 with campaigns as (
     select
         campaign_id,
