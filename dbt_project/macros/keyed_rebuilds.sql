@@ -42,20 +42,43 @@
     {{ return(['enrolled_campaigns'] if country_movers() is not none else ['country_campaigns', 'enrolled_campaigns']) }}
 {%- endmacro %}
 
+{#- Whether a row of `relation` (campaign_id, user_id) is a country mover's in a campaign
+    that excludes a country (var country_campaigns): false unless the window names movers. -#}
+{% macro movers_of_country_campaigns(relation) -%}
+    {%- set movers = country_movers() -%}
+    {%- if movers -%}
+        ({{ relation }}.campaign_id in {{ text_list(window_var('country_campaigns', [])) }}
+            and {{ relation }}.user_id in {{ text_list(movers) }})
+    {%- else -%}
+        false
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Pre-hook of int_campaign_members: the campaigns about to be recomputed go (the select
     brings back those started by the as-of date), and of the other campaigns that exclude a
     country someone moved into or out of, the movers' rows. -#}
 {% macro delete_recomputed_campaigns() -%}
     {%- if is_incremental() -%}
-        {%- set movers = country_movers() -%}
-        delete from {{ this }}
-        where campaign_id in ({{ campaigns_to_recompute(members_recomputed_whole()) }})
-        {%- if movers %}
-            or (
-                campaign_id in {{ text_list(window_var('country_campaigns', [])) }}
-                and user_id in {{ text_list(movers) }}
+        delete from {{ this }} as known
+        where known.campaign_id in ({{ campaigns_to_recompute(members_recomputed_whole()) }})
+            or {{ movers_of_country_campaigns('known') }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of int_campaign_excluded_trading: the change window's days, the campaigns about
+    to be recomputed whole, the country movers' rows in the campaigns that exclude a country,
+    and the days no campaign window holds any more. -#}
+{% macro delete_excluded_trading() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as known
+        where known.activity_date >= {{ window_start() }}
+            or known.campaign_id in ({{ campaigns_to_recompute(members_recomputed_whole()) }})
+            or {{ movers_of_country_campaigns('known') }}
+            or not exists (
+                select 1 from {{ ref('int_campaign_windows') }} as campaigns
+                where campaigns.campaign_id = known.campaign_id
+                    and known.activity_date >= campaigns.pre_start_date
             )
-        {%- endif %}
     {%- endif -%}
 {%- endmacro %}
 
@@ -102,8 +125,8 @@
 
 {#- Config of a campaign day model, one row per campaign and day: appended for the days it
     has no row for, after its pre-hook deletes those recomputed (delete_campaign_days(also));
-    rebuilt whole when an enrollments partition was re-delivered. pre_hooks: its own. -#}
-{% macro campaign_days_config(also=[], pre_hooks=[]) %}
+    rebuilt whole when an enrollments partition was re-delivered. -#}
+{% macro campaign_days_config(also=[]) %}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
@@ -112,7 +135,7 @@
         pre_hook=[
             "{{ delete_campaign_days(" ~ also ~ ") }}",
             "{{ prefer_hash_joins() }}",
-        ] + pre_hooks,
+        ],
         indexes=[{'columns': ['campaign_id', 'activity_date'], 'unique': True}],
     ) }}
 {% endmacro %}

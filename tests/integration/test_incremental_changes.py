@@ -88,6 +88,7 @@ COMPARED = (
     "intermediate.int_campaign_members",
     "intermediate.int_campaign_trading_daily",
     "intermediate.int_campaign_base_daily",
+    "intermediate.int_campaign_excluded_trading",
     "intermediate.int_campaign_excluded_daily",
     "intermediate.int_campaign_participant_daily",
 )
