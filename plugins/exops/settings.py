@@ -117,6 +117,12 @@ def _postgresql_url(raw: Any) -> Any:
     return raw
 
 
+def _log_level(raw: Any) -> Any:
+    if raw not in ("debug", "info", "warn", "error", "none"):
+        raise ValueError(f"must be one of debug, info, warn, error, none, got {raw!r}")
+    return raw
+
+
 def _memory(raw: Any) -> Any:
     if not re.fullmatch(r"\d+ ?(kB|MB|GB|TB)?", raw):
         raise ValueError(f"must be a PostgreSQL memory size such as 256MB, got {raw!r}")
@@ -275,6 +281,13 @@ class Settings(BaseSettings):
         "dbt's threads (the marts are the same on any number)",
         None,
         "the number of cores",
+    )
+    dbt_log_level: Annotated[str, BeforeValidator(_log_level)] = _env(
+        "DBT_LOG_LEVEL",
+        "level of dbt's file log (`var/dbt/logs/dbt.log`): `debug` adds every statement dbt runs"
+        " (and slows every build: dbt's logging is a good part of a day's build), `none` keeps"
+        " no file log",
+        "info",
     )
     # ingest
     today: Annotated[date | None, BeforeValidator(_day)] = _env(

@@ -85,6 +85,7 @@ def test_the_docs_are_generated_from_the_settings() -> None:
 def test_every_bad_variable_is_named_at_once() -> None:
     env = {
         "EXOPS_DBT_THREADS": "x",
+        "EXOPS_DBT_LOG_LEVEL": "verbose",
         "EXOPS_TASK_RETRIES": "-1",
         "EXOPS_LOADER_URL": "mysql://u:pw@h/db",
         "EXOPS_MAX_FUTURE_DAYS": "one",
@@ -95,6 +96,7 @@ def test_every_bad_variable_is_named_at_once() -> None:
         "EXOPS_LOADER_URL: must be a postgresql:// URL, got scheme 'mysql'",
         "EXOPS_TASK_RETRIES: must be a whole number >= 0, got '-1'",
         "EXOPS_DBT_THREADS: must be a positive integer, got 'x'",
+        "EXOPS_DBT_LOG_LEVEL: must be one of debug, info, warn, error, none, got 'verbose'",
         "EXOPS_MAX_FUTURE_DAYS: must be a whole number >= 0, got 'one'",
     ]
     assert "pw" not in str(exc.value)
@@ -115,6 +117,7 @@ def test_defaults_and_blank_values() -> None:
         90,
     )
     assert s.loader_queue == "exops_loader" and s.publish_deadline_hours == 30.0
+    assert s.dbt_log_level == "info"
 
 
 @pytest.mark.parametrize("name", sorted(settings.SECRETS))

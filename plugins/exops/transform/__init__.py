@@ -168,6 +168,9 @@ def _invoke(
     url = url or warehouse.stage_url("transformer")
     env = profile_env(url)
     env["PGOPTIONS"] = session_options()
+    # dbt's file log: its debug level (dbt's default) writes every statement and event, a
+    # good part of a day's build (a process that is mostly dbt's own Python)
+    env["DBT_LOG_LEVEL_FILE"] = _settings().dbt_log_level
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.update(extra_env or {})
     with _environment(env):
