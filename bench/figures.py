@@ -78,16 +78,23 @@ def base_scale(scale_name: str) -> str:
 def derived_keys(timings: dict) -> dict:
     """The figures computed from step timings: what a new day costs beyond a build's floor.
 
-    ``timings`` holds ``full_build_s``, ``incremental_day_s``, ``noop_build_s`` and
-    ``floor_s`` (any may be missing; then what depends on it is None).
+    ``timings`` holds ``full_build_s``, ``incremental_day_s``, ``noop_build_s``,
+    ``same_window_build_s`` and ``floor_s`` (any may be missing; then what depends on it is
+    None).
     """
     full = timings.get("full_build_s")
     day = timings.get("incremental_day_s")
     noop = timings.get("noop_build_s")
     marginal = day - noop if day is not None and noop is not None else None
+    same = timings.get("same_window_build_s")
+    data = day - same if day is not None and same is not None else None
     return {
         "day_marginal_s": marginal,
         "day_marginal_vs_full": ratio(marginal, full),
+        # the day's window built again with one small partition re-delivered: dbt's cost for
+        # the window's nodes with next to no data; what the day's data adds to it
+        "day_data_s": data,
+        "day_data_vs_full": ratio(data, full),
         "full_build_vs_floor": ratio(full, timings.get("floor_s")),
         "incremental_vs_full": ratio(day, full),
     }

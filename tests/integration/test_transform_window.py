@@ -143,6 +143,29 @@ def test_a_failed_build_widens_the_next_window(landing, warehouse_url: str) -> N
     assert nodes.stat().st_mtime_ns == written
 
 
+def last_dbt_log(marker: str = "Running with dbt") -> str:
+    """The file log of the last dbt invocation (var/dbt/logs/dbt.log)."""
+    text = (transform.dbt_var_dir() / "logs" / "dbt.log").read_text(errors="replace")
+    return text[text.rindex(marker) :]
+
+
+def test_dbt_file_log_level_comes_from_the_environment(
+    landing, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EXOPS_DBT_LOG_LEVEL", raising=False)
+    failed_build_from(warehouse_url, day(DAYS))
+    assert transform.build(warehouse_url).success
+    log = last_dbt_log()
+    # info: the nodes' results, not every statement
+    assert "OK created sql incremental model intermediate.int_user_product_daily" in log
+    assert "[debug]" not in log and "delete from" not in log
+    monkeypatch.setenv("EXOPS_DBT_LOG_LEVEL", "debug")
+    failed_build_from(warehouse_url, day(DAYS))
+    assert transform.build(warehouse_url).success
+    log = last_dbt_log()
+    assert "[debug]" in log and "delete from" in log
+
+
 def test_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(transform.THREADS_ENV, "3")
     assert transform.dbt_threads() == 3

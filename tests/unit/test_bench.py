@@ -97,9 +97,17 @@ def test_a_target_check_states_value_target_and_verdict():
 
 def test_derived_keys_from_step_timings():
     derived = figures.derived_keys(
-        {"full_build_s": 500.0, "incremental_day_s": 40.0, "noop_build_s": 15.0, "floor_s": 100.0}
+        {
+            "full_build_s": 500.0,
+            "incremental_day_s": 40.0,
+            "noop_build_s": 15.0,
+            "same_window_build_s": 30.0,
+            "floor_s": 100.0,
+        }
     )
     assert derived["day_marginal_s"] == 25.0
+    assert derived["day_data_s"] == 10.0
+    assert derived["day_data_vs_full"] == pytest.approx(0.02)
     assert derived["day_marginal_vs_full"] == pytest.approx(0.05)
     assert derived["full_build_vs_floor"] == 5.0
     assert derived["incremental_vs_full"] == pytest.approx(0.08)
@@ -109,6 +117,7 @@ def test_derived_keys_are_unknown_without_their_timings():
     derived = figures.derived_keys({"full_build_s": 500.0, "incremental_day_s": 40.0})
     assert derived["day_marginal_s"] is None
     assert derived["day_marginal_vs_full"] is None
+    assert derived["day_data_s"] is None and derived["day_data_vs_full"] is None
     assert derived["full_build_vs_floor"] is None
     assert derived["incremental_vs_full"] == pytest.approx(0.08)
 
