@@ -65,6 +65,17 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- A condition on `relation`'s campaign_id and activity_date: a day no campaign window holds
+    any more (a campaign that no longer starts by the as-of date, a window that shrank). One
+    uncorrelated list (a hashed lookup per row), not a `not exists` over the windows' view,
+    which PostgreSQL evaluates again for every row. -#}
+{% macro outside_campaign_days(relation) -%}
+    ({{ relation }}.campaign_id, {{ relation }}.activity_date) not in (
+        select campaign_days.campaign_id, campaign_days.activity_date
+        from {{ ref('int_campaign_days') }} as campaign_days
+    )
+{%- endmacro %}
+
 {#- Pre-hook of int_campaign_excluded_trading: the change window's days, the campaigns about
     to be recomputed whole, the country movers' rows in the campaigns that exclude a country,
     and the days no campaign window holds any more. -#}
@@ -74,11 +85,7 @@
         where known.activity_date >= {{ window_start() }}
             or known.campaign_id in ({{ campaigns_to_recompute(members_recomputed_whole()) }})
             or {{ movers_of_country_campaigns('known') }}
-            or not exists (
-                select 1 from {{ ref('int_campaign_windows') }} as campaigns
-                where campaigns.campaign_id = known.campaign_id
-                    and known.activity_date >= campaigns.pre_start_date
-            )
+            or {{ outside_campaign_days('known') }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -115,11 +122,7 @@
                 )
             )
             {%- endif %}
-            or not exists (
-                select 1 from {{ ref('int_campaign_windows') }} as campaigns
-                where campaigns.campaign_id = known.campaign_id
-                    and known.activity_date >= campaigns.pre_start_date
-            )
+            or {{ outside_campaign_days('known') }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -7,7 +7,7 @@
     indexes=[{'columns': ['campaign_id', 'activity_date', 'user_id'], 'unique': True}],
 ) }}
 
--- depends_on: {{ ref('stg_crm__campaigns') }}
+-- depends_on: {{ ref('stg_crm__campaigns') }}, {{ ref('int_campaign_days') }}
 -- per started campaign, base user whose latest country it excludes (int_campaign_members) and
 -- day of its windows they traded on the campaign's line, their volume and fees, and whether
 -- they enrolled: what int_campaign_excluded_daily sums. A run adds the change window's days of
