@@ -65,7 +65,11 @@
     window's days, then appends them again (dbt's append strategy after a pre-hook). Not
     delete+insert by key: a day the window emptied (a re-delivery took its only trade away)
     must lose its rows too. Their selects end with `order by` the date: a full build lays the
-    rows out by date, and a day's delete and insert touch the table's last pages.
+    rows out by date, and a day's delete and insert touch the table's last pages. Indexed by
+    the date, unless one of `indexes` leads with it: a unique key led by the date serves the
+    window's deletes and reads too, and a day's rows land on its last pages (a key led by the
+    user has a page of most users to write again each day, each a full-page image in the WAL
+    after a checkpoint), so models whose readers look days up, not users, lead with the date.
     With `user_column`, a user-keyed model: before all_users_start only the rows of the
     window's users go (user_window_join / user_window_filter select what comes back). -#}
 {% macro window_config(date_column, grain='day', indexes=[], pre_hooks=[], user_column=none) %}
@@ -82,7 +86,7 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=pre_hooks + deletes,
-        indexes=[{'columns': [date_column]}] + indexes,
+        indexes=([] if date_column in indexes | map(attribute='columns') | map('first') | list else [{'columns': [date_column]}]) + indexes,
     ) }}
 {% endmacro %}
 
@@ -118,6 +122,9 @@
         using {{ source('transform', 'window_users') }} as window_users
         where known.{{ user_column }} = window_users.user_id
             and known.{{ date_column }} >= window_users.from_date
+            -- a bound the date index can use (a table indexed by date first is otherwise
+            -- read whole to join the users)
+            and known.{{ date_column }} >= {{ window_start() }}
     {%- endif -%}
 {%- endmacro %}
 

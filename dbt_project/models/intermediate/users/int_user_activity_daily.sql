@@ -1,6 +1,6 @@
 {{ window_config(
     'activity_date',
-    indexes=[{'columns': ['user_id', 'activity_date'], 'unique': True}],
+    indexes=[{'columns': ['activity_date', 'user_id'], 'unique': True}],
     pre_hooks=["{{ prefer_sorted_aggregation() }}"],
     user_column='user_id',
 ) }}

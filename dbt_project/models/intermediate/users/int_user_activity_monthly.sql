@@ -1,6 +1,6 @@
 {{ window_config(
     'activity_month', grain='month',
-    indexes=[{'columns': ['user_id', 'activity_month'], 'unique': True}]
+    indexes=[{'columns': ['activity_month', 'user_id'], 'unique': True}]
 ) }}
 {%- set from_month = window_start('month') %}
 

@@ -1,5 +1,5 @@
 {{ window_config(
-    'trade_week', grain='week', indexes=[{'columns': ['user_id', 'trade_week'], 'unique': True}]
+    'trade_week', grain='week', indexes=[{'columns': ['trade_week', 'user_id'], 'unique': True}]
 ) }}
 {%- set from_week = window_start('week') %}
 
