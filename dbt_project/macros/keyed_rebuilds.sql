@@ -143,12 +143,9 @@
     ) }}
 {% endmacro %}
 
-{#- The body of a campaign day model: per started campaign and day of its windows it has no
-    row for (all of them on a full build), the volume and fees on the campaign's line of the
-    users of int_campaign_members that `members_where` selects, and the same for each flag
-    column of `flags` (<flag>_volume_usd, <flag>_fees_usd). -#}
-{% macro campaign_member_days(members_where, flags=[]) -%}
-with missing_days as (
+{#- The days of the started campaigns' windows a campaign day model has no row for (all of
+    them on a full build), with the campaign's line. -#}
+{% macro missing_campaign_days() -%}
     select campaign_days.campaign_id, campaign_days.product_line, campaign_days.activity_date
     from {{ ref('int_campaign_days') }} as campaign_days
     {%- if is_incremental() %}
@@ -158,6 +155,15 @@ with missing_days as (
             and known.activity_date = campaign_days.activity_date
     )
     {%- endif %}
+{%- endmacro %}
+
+{#- The body of a campaign day model: per started campaign and day of its windows it has no
+    row for (all of them on a full build), the volume and fees on the campaign's line of the
+    users of int_campaign_members that `members_where` selects, and the same for each flag
+    column of `flags` (<flag>_volume_usd, <flag>_fees_usd). -#}
+{% macro campaign_member_days(members_where, flags=[]) -%}
+with missing_days as (
+    {{ missing_campaign_days() }}
 ),
 
 members as (

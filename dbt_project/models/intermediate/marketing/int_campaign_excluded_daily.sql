@@ -8,15 +8,7 @@
 -- moving into or out of an excluded country recomputes the days they traded, an enrollment the
 -- campaign's days, from those rows alone
 with missing_days as (
-    select campaign_days.campaign_id, campaign_days.activity_date
-    from {{ ref('int_campaign_days') }} as campaign_days
-    {%- if is_incremental() %}
-    where not exists (
-        select 1 from {{ this }} as known
-        where known.campaign_id = campaign_days.campaign_id
-            and known.activity_date = campaign_days.activity_date
-    )
-    {%- endif %}
+    {{ missing_campaign_days() }}
 ),
 
 member_trading as (
