@@ -15,7 +15,6 @@
 -- record or enrollments changed) and every day of the users who moved into or out of a country
 -- a campaign excludes (country_movers), so that a move re-reads the movers' trading, not that
 -- of every excluded user
-{%- set movers = country_movers() %}
 with campaigns as (
     select
         campaign_id,
