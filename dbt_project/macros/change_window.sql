@@ -17,6 +17,7 @@
     records of theirs). Equal to window_start when every user's days must be rebuilt;
   - since_load_id / ceiling_load_id: the staged facts stage the raw rows loaded in between;
   - restage: staged facts rebuilt whole (a partition of theirs was re-delivered);
+  - as_of_date: the last day delivered (window_days: how many days the window spans);
   - relinked_users, changed_campaigns, country_campaigns, enrolled_campaigns,
     rebuild_all_campaigns: see the models that read them (macros/keyed_rebuilds.sql).
 
@@ -52,6 +53,18 @@
     {%- else -%}
         cast('1900-01-01' as date)
     {%- endif -%}
+{%- endmacro %}
+
+{#- How many days, through the as-of date, an incremental run rebuilds for every user (from
+    all_users_start): none (a full build, or no as-of date given) when unknown. -#}
+{% macro window_days() -%}
+    {%- set as_of = window_var('as_of_date', '') if is_incremental() else '' -%}
+    {%- if as_of == '' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set start = window_var('all_users_start', window_var('window_start', '1900-01-01')) -%}
+    {%- set parse = modules.datetime.date.fromisoformat -%}
+    {{ return((parse(as_of) - parse(start)).days + 1) }}
 {%- endmacro %}
 
 {#- The first day this build rebuilds, for what is not incremental itself (a view's pre-hook):

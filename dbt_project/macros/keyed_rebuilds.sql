@@ -216,3 +216,24 @@ left join member_trading
     and missing_days.activity_date = member_trading.activity_date
 order by activity_date
 {%- endmacro %}
+
+{#- The valid_to of a spell still running (int_user_tier_spells): far in the future, so that a
+    spell does not change when the as-of date moves. -#}
+{% macro open_end() -%}
+    cast('9999-12-31' as date)
+{%- endmacro %}
+
+{#- Pre-hook of int_user_tier_spells: the spells of the users with a tier change in the window,
+    as stored (a change the window may have dropped) or as rebuilt; the select rebuilds them. -#}
+{% macro delete_changed_spells() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where user_id in (
+            select known.user_id from {{ this }} as known
+            where known.valid_from >= {{ window_start() }}
+            union
+            select changes.user_id from {{ ref('int_user_tier_changes') }} as changes
+            where changes.valid_from >= {{ window_start() }}
+        )
+    {%- endif -%}
+{%- endmacro %}

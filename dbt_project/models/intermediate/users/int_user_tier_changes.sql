@@ -8,6 +8,11 @@
 {%- set volume_days = var('hnw_volume_window_days') %}
 {%- set active_days = var('active_window_days') %}
 {%- set lookback = [volume_days, active_days] | max %}
+{#- a window of a day or two (a daily build) evaluates each candidate day from the activity its
+    windows span; a longer one sweeps the users' days in order, whose cost hardly grows with the
+    window's days (at 200,000 users: 1.1 s against 2.3 s for one day, even at three) -#}
+{%- set window_days = window_days() %}
+{%- set evaluate_directly = window_days is not none and window_days <= 2 %}
 
 -- one row per registered user and day their tier changes, from their registration day on
 -- (KPIS.md "User tier", first match wins: high_net_worth, new, active, dormant). A tier
@@ -73,6 +78,71 @@ candidate_days as (
         and {{ user_window_filter('candidates.activity_date') }}
 ),
 
+{% if evaluate_directly -%}
+-- a short window: each candidate day's windows summed over the activity rows they span (a
+-- month's at most per day), a hashed join and aggregation with no sort of the users' history
+candidate_evaluations as (
+    select distinct user_id, activity_date from candidate_days
+),
+
+window_points as (
+    select
+        user_id,
+        activity_date,
+        volume_usd,
+        case when is_active then 1 else 0 end as active,
+        0 as rich
+    from activity
+    union all
+    select user_id, activity_date, 0 as volume_usd, 0 as active, 1 as rich
+    from rich_days
+),
+
+candidate_windows as (
+    select
+        candidates.user_id,
+        candidates.activity_date,
+        coalesce(max(
+            case when points.activity_date = candidates.activity_date then points.rich end
+        ), 0) as rich,
+        coalesce(sum(
+            case
+                when points.activity_date >= candidates.activity_date - {{ volume_days - 1 }}
+                    then points.volume_usd
+            end
+        ), 0) as volume_window_usd,
+        coalesce(max(
+            case
+                when points.activity_date >= candidates.activity_date - {{ active_days - 1 }}
+                    then points.active
+            end
+        ), 0) as active_in_window
+    from candidate_evaluations as candidates
+    left join window_points as points
+        on candidates.user_id = points.user_id
+        and points.activity_date between candidates.activity_date - {{ lookback - 1 }}
+        and candidates.activity_date
+    group by 1, 2
+),
+
+windowed as (
+    select
+        candidate_windows.user_id,
+        candidate_windows.activity_date,
+        candidate_windows.rich,
+        1 as candidate,
+        users.registered_date,
+        candidate_windows.volume_window_usd,
+        candidate_windows.active_in_window
+    from candidate_windows
+    inner join users on candidate_windows.user_id = users.user_id
+),
+
+candidate_users as (
+    select distinct user_id from candidate_evaluations
+),
+
+{% else -%}
 -- the users with a day to evaluate: the only ones whose days the windows below read
 candidate_users as (
     select distinct user_id from candidate_days
@@ -157,6 +227,8 @@ windowed as (
         ) as active_in_window
     from user_points
 ),
+
+{%- endif %}
 
 evaluated as (
     select

@@ -1,35 +1,37 @@
 {{ config(
-    materialized='table',
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook=["{{ delete_changed_spells() }}"],
     indexes=[{'columns': ['user_id', 'valid_from'], 'unique': True}, {'columns': ['valid_to']}],
 ) }}
 
 -- one row per user and run of days in one tier (valid_to: the day before the next change, or
--- the as-of date): the tier of a user on d is the spell with valid_from <= d <= valid_to. A
--- table, rebuilt every run from the changes (its current spells end on the as-of date): the
--- tier marts, the campaign controls and the dormant targets read it
-with as_of as (
-    select max(as_of_date) as as_of_date from {{ ref('int_days') }}
-),
-
-tier_changes as (
+-- open_end() for the current spell): the tier of a user on d (up to the as-of date) is the
+-- spell with valid_from <= d <= valid_to. The tier marts, the campaign controls and the
+-- dormant targets read it. Incremental by user: the pre-hook drops the spells of the users
+-- whose changes the window rebuilt (a change there before this build or after it), and the
+-- select brings back every user left without a spell (each user's changes start with their
+-- registration, so a user with changes has spells)
+with tier_changes as (
     select user_id, tier, from_tier, valid_from
     from {{ ref('int_user_tier_changes') }}
+    {%- if is_incremental() %}
+    where user_id not in (select known.user_id from {{ this }} as known)
+    {%- endif %}
 ),
 
 spells as (
     select
-        tier_changes.user_id,
-        tier_changes.tier,
-        tier_changes.from_tier,
-        tier_changes.valid_from,
+        user_id,
+        tier,
+        from_tier,
+        valid_from,
         coalesce(
-            lead(tier_changes.valid_from) over (
-                partition by tier_changes.user_id order by tier_changes.valid_from
-            ) - 1,
-            as_of.as_of_date
+            lead(valid_from) over (partition by user_id order by valid_from) - 1,
+            {{ open_end() }}
         ) as valid_to
     from tier_changes
-    cross join as_of
 )
 
 select * from spells

@@ -51,6 +51,8 @@ retained as (
     inner join trading_weeks
         on cohort.user_id = trading_weeks.user_id
         and cohort.cohort_week <= trading_weeks.trade_week
+        -- weeks past the last week number have no row to count in
+        and trading_weeks.trade_week <= cohort.cohort_week + 7 * {{ var('retention_weeks') }}
     group by 1, 2, 3
 ),
 

@@ -32,6 +32,7 @@ member_edges as (
     cross join bounds
     union all
     select valid_to + 1 as activity_date, tier, -1 as delta from spells
+    where valid_to < {{ open_end() }}
 ),
 
 edge_totals as (
