@@ -374,6 +374,38 @@ def test_published_marts_enforce_not_null_and_ranges(db: psycopg.Connection) -> 
     assert nullable >= 100
 
 
+def test_a_null_in_any_checked_column_fails_the_models_not_null_test(
+    db: psycopg.Connection, warehouse_url: str
+) -> None:
+    """A model's not-null columns are checked by one data test (not_null_columns): a null in
+    any of them fails it, and only that row is reported."""
+    table = "intermediate.int_product_day_prices"
+
+    def not_null_test():
+        res = transform._invoke(
+            warehouse_url,
+            ["test", "--select", "int_product_day_prices,test_name:not_null_columns"],
+        )
+        return transform._summarise(res)
+
+    clean = not_null_test()
+    assert (clean.tests_passed, clean.tests_failed) == (1, 0), clean.summary()
+    for column in ("product_id", "usd_price"):
+        row = db.execute(
+            f"select ctid, {column} from {table} order by ctid limit 1"
+        ).fetchone()
+        db.execute(f"update {table} set {column} = null where ctid = %s", [row[0]])
+        try:
+            failed = not_null_test()
+            assert (failed.tests_passed, failed.tests_failed) == (0, 1), failed.summary()
+            assert "1 failing row" in "\n".join(failed.failures)
+        finally:
+            db.execute(
+                f"update {table} set {column} = %s where {column} is null", [row[1]]
+            )
+    assert not_null_test().tests_failed == 0
+
+
 def test_uniqueness_held_by_an_index_is_tested_again_without_it(
     db: psycopg.Connection, warehouse_url: str
 ) -> None:
