@@ -14,6 +14,16 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Pre-hook of int_user_links: the pairs of the users whose device or IP changed and of the
+    new users (var relinked_users); the select pairs them again. -#}
+{% macro delete_relinked_links() -%}
+    {%- set relinked = window_var('relinked_users', []) if is_incremental() else [] -%}
+    {%- if relinked -%}
+        delete from {{ this }}
+        where user_a in {{ text_list(relinked) }} or user_b in {{ text_list(relinked) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The started campaigns a campaign model recomputes whole: their S-1 falls in the change
     window (registrations and tiers up to S-1 decide who is in their base), or their own record
     changed (var changed_campaigns); and, named in `also`, those of the narrower changes:

@@ -83,6 +83,8 @@ COMPARED = (
     "intermediate.int_user_activity_monthly",
     "intermediate.int_user_trading_weeks",
     "intermediate.int_user_tier_changes",
+    "intermediate.int_user_tier_spells",
+    "intermediate.int_user_links",
     "intermediate.int_risk_trade_alerts",
     "intermediate.int_campaign_trading",
     "intermediate.int_campaign_members",

@@ -1,10 +1,22 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook=["{{ delete_relinked_links() }}"],
+    indexes=[{'columns': ['user_a', 'user_b'], 'unique': True}, {'columns': ['user_b']}],
+) }}
+{%- set relinked = window_var('relinked_users', []) if is_incremental() else none %}
+
 -- pairs of users (user_a < user_b) sharing a sign-up device or IP in their latest state.
 -- The only model downstream of staging that reads device_id / signup_ip; it passes on
--- which of the two is shared, never the values.
+-- which of the two is shared, never the values. Incremental by user: only the new users and
+-- those whose device or IP changed (var relinked_users) gain or lose pairs; the pre-hook drops
+-- their pairs and the select pairs them again with every user
 with users as (
     select user_id, device_id, signup_ip from {{ ref('stg_crm__users') }}
 ),
 
+{% if relinked is none -%}
 shared_device as (
     select a.user_id as user_a, b.user_id as user_b
     from users as a
@@ -16,6 +28,29 @@ shared_ip as (
     from users as a
     inner join users as b on a.signup_ip = b.signup_ip and a.user_id < b.user_id
 ),
+{%- else -%}
+relinked as (
+    select user_id, device_id, signup_ip from users
+    where user_id in {{ text_list(relinked) }}
+),
+
+-- a pair of two relinked users is found from either side: once each
+shared_device as (
+    select distinct
+        least(a.user_id, b.user_id) as user_a,
+        greatest(a.user_id, b.user_id) as user_b
+    from relinked as a
+    inner join users as b on a.device_id = b.device_id and a.user_id <> b.user_id
+),
+
+shared_ip as (
+    select distinct
+        least(a.user_id, b.user_id) as user_a,
+        greatest(a.user_id, b.user_id) as user_b
+    from relinked as a
+    inner join users as b on a.signup_ip = b.signup_ip and a.user_id <> b.user_id
+),
+{%- endif %}
 
 links as (
     select
