@@ -55,14 +55,18 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- How many days, through the as-of date, an incremental run rebuilds for every user (from
-    all_users_start): none (a full build, or no as-of date given) when unknown. -#}
-{% macro window_days() -%}
+{#- How many days an incremental run rebuilds, from window_start (with every_user, from
+    all_users_start: what the user-keyed models rebuild for every user) through the as-of
+    date; none (a full build, or no as-of date given) when unknown. -#}
+{% macro window_days(every_user=false) -%}
     {%- set as_of = window_var('as_of_date', '') if is_incremental() else '' -%}
     {%- if as_of == '' -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set start = window_var('all_users_start', window_var('window_start', '1900-01-01')) -%}
+    {%- set start = window_var('window_start', '1900-01-01') -%}
+    {%- if every_user -%}
+        {%- set start = window_var('all_users_start', start) -%}
+    {%- endif -%}
     {%- set parse = modules.datetime.date.fromisoformat -%}
     {{ return((parse(as_of) - parse(start)).days + 1) }}
 {%- endmacro %}

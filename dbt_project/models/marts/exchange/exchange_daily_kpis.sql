@@ -2,6 +2,11 @@
 {%- set from_day = window_start() %}
 {%- set mau = var('mau_window_days') %}
 {%- set wau = var('wau_window_days') %}
+{#- a window of at most a week (a daily build) counts the WAU and MAU of its days from each
+    user's first active day in it and last before it; a longer one sweeps the users' active
+    days in order (the spans below) -#}
+{%- set window_days = window_days() %}
+{%- set count_directly = window_days is not none and window_days <= wau and wau <= mau %}
 
 with days as (
     select activity_date
@@ -29,6 +34,37 @@ activity as (
         and is_active
 ),
 
+{% if count_directly -%}
+-- a user counts in the WAU (MAU) of a day d of the window when active in the window by d
+-- (the window is at most a week, so those days are among d's last 7), or last active before
+-- the window on d-6 (d-27) or later
+user_activity as (
+    select
+        user_id,
+        min(activity_date) filter (where activity_date >= {{ from_day }}) as first_in_window,
+        max(activity_date) filter (where activity_date < {{ from_day }}) as last_before
+    from activity
+    group by 1
+),
+
+rolling_users as (
+    select
+        days.activity_date,
+        count(*) filter (
+            where user_activity.first_in_window <= days.activity_date
+            or user_activity.last_before >= days.activity_date - {{ wau - 1 }}
+        ) as wau,
+        count(*) filter (
+            where user_activity.first_in_window <= days.activity_date
+            or user_activity.last_before >= days.activity_date - {{ mau - 1 }}
+        ) as mau
+    from days
+    -- every day of the window, also with no one active
+    left join user_activity on true
+    group by 1
+),
+
+{% else -%}
 -- a user active on day a counts in the WAU (MAU) of days a..a+6 (a+27): each active day opens
 -- a span that the user's next active day cuts short, so the spans do not overlap, and a
 -- running sum of +1 at each span's start and -1 after its end counts distinct users per day
@@ -74,6 +110,8 @@ rolling_users as (
     left join daily_edges on edge_days.activity_date = daily_edges.edge_date
     window running_days as (order by edge_days.activity_date)
 ),
+
+{%- endif %}
 
 day_users as (
     select
