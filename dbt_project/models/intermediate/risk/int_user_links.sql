@@ -15,42 +15,27 @@
 with users as (
     select user_id, device_id, signup_ip from {{ ref('stg_crm__users') }}
 ),
+{%- for shared, column in [('device', 'device_id'), ('ip', 'signup_ip')] %}
+{%- if relinked is none %}
 
-{% if relinked is none -%}
-shared_device as (
+shared_{{ shared }} as (
     select a.user_id as user_a, b.user_id as user_b
     from users as a
-    inner join users as b on a.device_id = b.device_id and a.user_id < b.user_id
+    inner join users as b on a.{{ column }} = b.{{ column }} and a.user_id < b.user_id
 ),
-
-shared_ip as (
-    select a.user_id as user_a, b.user_id as user_b
-    from users as a
-    inner join users as b on a.signup_ip = b.signup_ip and a.user_id < b.user_id
-),
-{%- else -%}
-relinked as (
-    select user_id, device_id, signup_ip from users
-    where user_id in {{ text_list(relinked) }}
-),
+{%- else %}
 
 -- a pair of two relinked users is found from either side: once each
-shared_device as (
+shared_{{ shared }} as (
     select distinct
         least(a.user_id, b.user_id) as user_a,
         greatest(a.user_id, b.user_id) as user_b
-    from relinked as a
-    inner join users as b on a.device_id = b.device_id and a.user_id <> b.user_id
-),
-
-shared_ip as (
-    select distinct
-        least(a.user_id, b.user_id) as user_a,
-        greatest(a.user_id, b.user_id) as user_b
-    from relinked as a
-    inner join users as b on a.signup_ip = b.signup_ip and a.user_id <> b.user_id
+    from users as a
+    inner join users as b on a.{{ column }} = b.{{ column }} and a.user_id <> b.user_id
+    where a.user_id in {{ text_list(relinked) }}
 ),
 {%- endif %}
+{%- endfor %}
 
 links as (
     select
