@@ -391,18 +391,14 @@ def test_a_null_in_any_checked_column_fails_the_models_not_null_test(
     clean = not_null_test()
     assert (clean.tests_passed, clean.tests_failed) == (1, 0), clean.summary()
     for column in ("product_id", "usd_price"):
-        row = db.execute(
-            f"select ctid, {column} from {table} order by ctid limit 1"
-        ).fetchone()
+        row = db.execute(f"select ctid, {column} from {table} order by ctid limit 1").fetchone()
         db.execute(f"update {table} set {column} = null where ctid = %s", [row[0]])
         try:
             failed = not_null_test()
             assert (failed.tests_passed, failed.tests_failed) == (0, 1), failed.summary()
             assert "1 failing row" in "\n".join(failed.failures)
         finally:
-            db.execute(
-                f"update {table} set {column} = %s where {column} is null", [row[1]]
-            )
+            db.execute(f"update {table} set {column} = %s where {column} is null", [row[1]])
     assert not_null_test().tests_failed == 0
 
 
