@@ -374,6 +374,11 @@ def test_published_marts_enforce_not_null_and_ranges(db: psycopg.Connection) -> 
     assert nullable >= 100
 
 
+def _data_test(url: str, select: str) -> transform.TransformResult:
+    """``dbt test --select <select>`` on the warehouse, summarised."""
+    return transform._summarise(transform._invoke(url, ["test", "--select", select]))
+
+
 def test_a_null_in_any_checked_column_fails_the_models_not_null_test(
     db: psycopg.Connection, warehouse_url: str
 ) -> None:
@@ -382,11 +387,7 @@ def test_a_null_in_any_checked_column_fails_the_models_not_null_test(
     table = "intermediate.int_product_day_prices"
 
     def not_null_test():
-        res = transform._invoke(
-            warehouse_url,
-            ["test", "--select", "int_product_day_prices,test_name:not_null_columns"],
-        )
-        return transform._summarise(res)
+        return _data_test(warehouse_url, "int_product_day_prices,test_name:not_null_columns")
 
     clean = not_null_test()
     assert (clean.tests_passed, clean.tests_failed) == (1, 0), clean.summary()
@@ -414,11 +415,7 @@ def test_uniqueness_held_by_an_index_is_tested_again_without_it(
         db.execute(duplicate)
 
     def uniqueness_test():
-        res = transform._invoke(
-            warehouse_url,
-            ["test", "--select", "int_user_product_daily,test_name:unique_combination"],
-        )
-        return transform._summarise(res)
+        return _data_test(warehouse_url, "int_user_product_daily,test_name:unique_combination")
 
     held = uniqueness_test()
     assert (held.tests_passed, held.tests_failed) == (1, 0), held.summary()
