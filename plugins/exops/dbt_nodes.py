@@ -3,7 +3,8 @@ manifest, light enough to read while the DAG file is parsed.
 
 dbt writes ``manifest.json`` (megabytes) on every invocation; after each build and after
 ``exops transform parse`` (which ``make install`` runs), :func:`write_from_manifest` keeps only
-what the DAG needs: each model's name, the models it reads and its data tests. The DAG file
+what the DAG needs: each model's name, the models it reads and its data tests, and
+the relation it builds (a day's build checks they all exist: exops.transform). The DAG file
 reads it with :func:`read`, which never raises: a missing or unreadable list gives no models
 and the reason, and the DAG falls back to its one ``dbt_build`` task and says why in its docs.
 Light: json and pathlib only (no dbt, no psycopg), imported at DAG parse time.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FILE_NAME = "dbt_nodes.json"
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Model:
     unique_id: str
     upstream: tuple[str, ...]  # the names of the models it reads (ref), in the list
     tests: tuple[str, ...]  # unique ids of its data tests (tests on one model only)
+    relation: str = ""  # schema.name of the relation dbt builds (none: ephemeral)
 
 
 def default_path() -> Path:
@@ -65,6 +67,7 @@ def write_from_manifest(manifest: Path, path: Path | None = None) -> list[Model]
                 )
             ),
             tests=tuple(sorted(tests[uid])),
+            relation=_relation(node),
         )
         for uid, node in sorted(models.items(), key=lambda kv: kv[1]["name"])
     ]
@@ -74,7 +77,13 @@ def write_from_manifest(manifest: Path, path: Path | None = None) -> list[Model]
         "format": FORMAT,
         "dbt_version": data.get("metadata", {}).get("dbt_version"),
         "models": [
-            {"name": m.name, "unique_id": m.unique_id, "upstream": m.upstream, "tests": m.tests}
+            {
+                "name": m.name,
+                "unique_id": m.unique_id,
+                "upstream": m.upstream,
+                "tests": m.tests,
+                "relation": m.relation,
+            }
             for m in out
         ],
     }
@@ -82,6 +91,12 @@ def write_from_manifest(manifest: Path, path: Path | None = None) -> list[Model]
     partial.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
     partial.replace(path)
     return out
+
+
+def _relation(node: dict) -> str:
+    if node.get("config", {}).get("materialized") == "ephemeral":
+        return ""
+    return f"{node['schema']}.{node.get('alias') or node['name']}"
 
 
 def read(path: Path | None = None) -> tuple[list[Model], str | None]:
@@ -92,7 +107,7 @@ def read(path: Path | None = None) -> tuple[list[Model], str | None]:
         if body.get("format") != FORMAT:
             return [], f"{path} has format {body.get('format')!r}, this exops reads {FORMAT}"
         models = [
-            Model(m["name"], m["unique_id"], tuple(m["upstream"]), tuple(m["tests"]))
+            Model(m["name"], m["unique_id"], tuple(m["upstream"]), tuple(m["tests"]), m["relation"])
             for m in body["models"]
         ]
     except FileNotFoundError:

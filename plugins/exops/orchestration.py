@@ -190,9 +190,11 @@ def report_model(name: str, unique_id: str, tests: Sequence[str]) -> None:
     (task ``dbt_build``) did with the model and its data tests, so each is seen, with its time
     and message, as its own task. Succeeds when the model and its tests passed; fails naming
     what failed; is skipped when dbt did not run it (nothing new was loaded, or an upstream
-    model failed). Cleared and run again after its model or a test of it failed (a later
-    try), it builds this one model and its tests alone (``dbt build --select``, with the
-    change window the failed build left pending). What it reports goes to its log; it returns
+    model failed). A staging view that a day's build leaves out (``day_build``: only a code
+    change changes it) reports its data tests, which that build ran. Cleared and run again
+    after its model or a test of it failed (a later try), it builds this one model and its
+    tests alone (``dbt build --select``, with the change window the failed build left
+    pending). What it reports goes to its log; it returns
     nothing (no XCom: an XCom per model task cost Airflow a request each, for no reader)."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowSkipException
@@ -206,32 +208,44 @@ def report_model(name: str, unique_id: str, tests: Sequence[str]) -> None:
     }
     # its own failure (the model or one of its tests), not a skip for an upstream failure: the
     # build that follows the repair brings the skipped models up to date
-    failed_here = model is not None and (
-        model["status"] not in ("success", "skipped") or bool(bad_tests)
+    failed_here = bool(bad_tests) or (
+        model is not None and model["status"] not in ("success", "skipped")
     )
     if failed_here and ti.try_number > 1:
         _rebuild_model(name)
         return
+    if model is None and ran_tests:
+        # left out of a day's build (dbt_project/selectors.yml), its data tests ran
+        log.info("model %s: not rebuilt (a view only the code changes)", name)
+        _log_tests(ran_tests)
+        if bad_tests:
+            raise ModelNotBuilt(_bad_tests_text(name, bad_tests))
+        return
     if model is None:
         raise AirflowSkipException(
-            f"{name}: dbt did not run it in this build (nothing new was loaded, or the build"
-            " stopped before it): see task dbt_build"
+            f"{name}: dbt did not run it in this build (nothing new was loaded, a day's build"
+            " left it out, or the build stopped before it): see task dbt_build"
         )
     if model["status"] == "skipped":
         raise AirflowSkipException(f"{name}: dbt skipped it, a model or test upstream failed")
     log.info("model %s: %s in %.2fs %s", name, model["status"], model["seconds"], model["message"])
-    for test, r in sorted(ran_tests.items()):
-        log.info("  data test %s: %s %s", test.split(".")[2], r["status"], r["message"])
+    _log_tests(ran_tests)
     if model["status"] != "success":
         raise ModelNotBuilt(f"model {name}: {model['status']}: {model['message']}")
     if bad_tests:
-        raise ModelNotBuilt(
-            f"model {name}: data tests failed: "
-            + "; ".join(
-                f"{t.split('.')[2]}: {r['status']} ({r['failures'] or 0} failing rows)"
-                for t, r in sorted(bad_tests.items())
-            )
-        )
+        raise ModelNotBuilt(_bad_tests_text(name, bad_tests))
+
+
+def _log_tests(ran_tests: Mapping[str, dict]) -> None:
+    for test, r in sorted(ran_tests.items()):
+        log.info("  data test %s: %s %s", test.split(".")[2], r["status"], r["message"])
+
+
+def _bad_tests_text(name: str, bad_tests: Mapping[str, dict]) -> str:
+    return f"model {name}: data tests failed: " + "; ".join(
+        f"{t.split('.')[2]}: {r['status']} ({r['failures'] or 0} failing rows)"
+        for t, r in sorted(bad_tests.items())
+    )
 
 
 def _rebuild_model(name: str) -> None:

@@ -96,6 +96,19 @@ def parsed_var(tmp_path_factory) -> Path:
     return var
 
 
+def test_the_node_list_names_the_relation_of_each_model(parsed_var: Path) -> None:
+    from exops import dbt_nodes
+
+    models, why = dbt_nodes.read(parsed_var / "dbt" / dbt_nodes.FILE_NAME)
+    assert why is None
+    relations = {m.name: m.relation for m in models}
+    # what a day's build checks exists before leaving the views out (exops.transform)
+    assert relations["stg_exchange__trades"] == "staging.stg_exchange__trades"
+    assert relations["stg_crm__campaigns"] == "staging.stg_crm__campaigns"
+    assert relations["exchange_daily_kpis"] == "marts.exchange_daily_kpis"
+    assert all(relations.values())
+
+
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory, parsed_var: Path) -> dict:
     return _parse_dags(tmp_path_factory, parsed_var)

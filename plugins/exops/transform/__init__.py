@@ -205,11 +205,15 @@ def build(
     Otherwise one ``dbt build`` (models and data tests; ``--full-refresh`` when the window
     says everything, or when asked) runs with the window in its environment (EXOPS_DBT_*,
     ``ChangeWindow.dbt_env``; ``vars`` override it), and the build is recorded
-    in ``transform.builds``. A ``select``-ed build is not recorded as covering the loads (it
-    did not build every model). dbt's unit tests check the SQL against fixed rows, so the
-    daily builds leave them out (as dbt recommends for production); ``unit_tests=True`` runs
-    them too (the test suite does). ``data_tests=False`` builds the models only (a test that
-    compares a rebuild with relations the data tests already passed on).
+    in ``transform.builds``. A build that is not full selects ``day_build``
+    (dbt_project/selectors.yml): every node but the staging views and the time spine, which
+    hold no data and change only with the code (which makes a build full); their data tests
+    still run. When a model's relation is missing, it builds every node. A ``select``-ed
+    build is not recorded as covering the loads (it did not build every model). dbt's unit
+    tests check the SQL against fixed rows, so the daily builds leave them out (as dbt
+    recommends for production); ``unit_tests=True`` runs them too (the test suite does).
+    ``data_tests=False`` builds the models only (a test that compares a rebuild with
+    relations the data tests already passed on).
     """
     import json
 
@@ -238,6 +242,15 @@ def build(
         command = ["build", "--threads", str(threads)]
         if win.full:
             command.append("--full-refresh")
+        elif select is None and not vars:
+            # a day's build leaves out what holds no data (views, the time spine): only a code
+            # change changes them, and a code change makes the build full
+            missing = _missing_relations(conn)
+            if missing:
+                log.info("every node is built: %s", missing)
+                say(f"every node is built: {missing}")
+            else:
+                command += ["--selector", DAY_SELECTOR]
         excluded = ([] if unit_tests else ["unit_test"]) + ([] if data_tests else ["test"])
         if excluded:
             command += ["--exclude-resource-type", *excluded]
@@ -274,6 +287,36 @@ def build(
             change_window.record_end(conn, build_id, success=out.success)
     out.elapsed_seconds = time.monotonic() - started
     return out
+
+
+# dbt_project/selectors.yml: an incremental build's nodes
+DAY_SELECTOR = "day_build"
+
+
+def _missing_relations(conn: Any) -> str | None:
+    """Why a day's build cannot leave relations out: the models' relations that the warehouse
+    lacks (dropped by hand: dbt builds them again when it builds every node), or that the
+    node list (:mod:`exops.dbt_nodes`, kept beside the manifest) is not usable. None when
+    every model's relation exists."""
+    from exops import dbt_nodes
+
+    models, why = dbt_nodes.read(dbt_var_dir() / dbt_nodes.FILE_NAME)
+    if why is not None:
+        return why
+    relations = [m.relation for m in models if m.relation]
+    found = {
+        row[0]
+        for row in conn.execute(
+            "select table_schema || '.' || table_name from information_schema.tables"
+            " where table_schema || '.' || table_name = any(%s)",
+            (relations,),
+        )
+    }
+    missing = sorted(set(relations) - found)
+    if not missing:
+        return None
+    more = f" (+{len(missing) - 3} more)" if len(missing) > 3 else ""
+    return "the warehouse lacks " + ", ".join(missing[:3]) + more
 
 
 def _summarise(res: Any) -> TransformResult:
