@@ -73,6 +73,10 @@ COMPARED = (
     "marts.dormant_recall_targets",
     "staging.stg_exchange__trades",
     "staging.stg_exchange__account_balances",
+    "staging.stg_exchange__transfers",
+    "staging.stg_exchange__wealth_events",
+    "staging.stg_crm__kyc_events",
+    "staging.stg_crm__campaign_enrollments",
     "intermediate.int_trades_priced",
     "intermediate.int_transfers_priced",
     "intermediate.int_wealth_events_priced",
@@ -231,14 +235,24 @@ def late_product_event(landing: Path) -> None:
     add_csv(events_dir, header, [event])
 
 
-def old_redeliveries(landing: Path) -> str:
-    """A duplicate in an earlier partition (loses), a changed price, a balance over the line."""
+def old_redeliveries(landing: Path) -> dict[str, str]:
+    """A duplicate in an earlier partition (loses), a changed price, a balance over the line;
+    a completed transfer's duplicate a day earlier, twice the amount (loses too)."""
     header, later = trades_of(landing, 12)
     trade = later[1]
     dup = dict(trade)
     for c in ("quantity", "quote_amount", "maker_fee", "taker_fee"):
         dup[c] = format(Decimal(dup[c]) * 2, "f")
     add_csv(part_dir(landing, "exchange", "trades", day(10)), header, [dup])
+
+    t_header, transfers = csv_rows(part_dir(landing, "exchange", "transfers", day(12)))
+    transfer = next(t for t in transfers if t["status"] == "completed")
+    earlier = dict(
+        transfer,
+        amount=format(Decimal(transfer["amount"]) * 2, "f"),
+        created_at=iso(ts(transfer["created_at"]) - timedelta(days=1)),
+    )
+    add_csv(part_dir(landing, "exchange", "transfers", day(10)), t_header, [earlier])
 
     prices_dir = part_dir(landing, "exchange", "asset_prices", day(8))
     p_header, prices = csv_rows(prices_dir)
@@ -258,19 +272,21 @@ def old_redeliveries(landing: Path) -> str:
     b_header, balances = csv_rows(balances_dir)
     richer = dict(balances[0], equity_usd="150000.00")
     add_csv(balances_dir, b_header, [richer], name="part-00009.csv")
-    return trade["trade_id"]
+    return {"trade_id": trade["trade_id"], "transfer_id": transfer["transfer_id"]}
 
 
-def drop_from_day_12(landing: Path, trade_id: str) -> None:
-    """Day 12 re-delivered without the trade: its day-10 duplicate wins again."""
-    part = part_dir(landing, "exchange", "trades", day(12))
+def drop_from_day_12(landing: Path, duplicated: dict[str, str]) -> None:
+    """Day 12's trades and transfers re-delivered without the duplicated trade and transfer:
+    their day-10 duplicates win again (the transfer moves a day back, twice the amount)."""
+    for entity, key in (("trades", "trade_id"), ("transfers", "transfer_id")):
+        part = part_dir(landing, "exchange", entity, day(12))
 
-    def drop() -> None:
-        for f in sorted(part.glob("*.csv")):
-            header, rows = read_csv_file(f)
-            write_csv(f, header, [r for r in rows if r["trade_id"] != trade_id])
+        def drop(part: Path = part, key: str = key) -> None:
+            for f in sorted(part.glob("*.csv")):
+                header, rows = read_csv_file(f)
+                write_csv(f, header, [r for r in rows if r[key] != duplicated[key]])
 
-    redeliver(part, drop)
+        redeliver(part, drop)
 
 
 def control_of_a_finished_campaign(url: str, ended_before: date) -> tuple[str, str]:
@@ -569,9 +585,18 @@ def test_the_changes_reached_the_marts(db: psycopg.Connection, history: dict) ->
     assert late == (day(15),)
     dup = db.execute(
         "select _dt from staging.stg_exchange__trades where trade_id = %s",
-        (history["duplicated"],),
+        (history["duplicated"]["trade_id"],),
     ).fetchone()
     assert dup == (day(10),), "the earlier partition's version must win once the later is gone"
+    transfer = db.execute(
+        "select staged._dt, priced.created_date, priced.amount"
+        " from staging.stg_exchange__transfers as staged"
+        " left join intermediate.int_transfers_priced as priced using (transfer_id)"
+        " where transfer_id = %s",
+        (history["duplicated"]["transfer_id"],),
+    ).fetchone()
+    assert transfer is not None and transfer[0] == day(10)
+    assert transfer[1] is not None and transfer[1] <= day(11)
     a, b = sorted(history["relinked"])
     linked = db.execute(
         "select count(*) from marts.risk_alerts"

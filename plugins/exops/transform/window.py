@@ -17,7 +17,7 @@ raw rows loaded since, with the last successful build's ceiling, and decides:
   * the earliest own date of any version, new or older, of the keys delivered since, for the
     dated entities the day models read (a record older than the rule allows; a trade re-sent
     with another ``executed_at`` leaves its old day);
-  * for a re-delivered partition of a staged fact (trades, balances), the earliest day of the
+  * for a re-delivered partition of a staged fact (STAGED_MODELS), the earliest day of the
     versions it had staged and of their other versions in raw (a removed winner lets an older
     version win again);
   * the earliest registration date, old or new, of a new user or one whose ``registered_at``
@@ -96,23 +96,32 @@ BUILDS_DDL = (
 LEGACY_STATE_TABLES = ("intermediate.incremental_state", "intermediate.incremental_changes")
 
 # entities whose records' own dates the day models follow, with the staged model that holds
-# their winning versions (trades, balances) or None (staged whole each build)
+# their winning versions (an incremental table) or None (a view over raw)
 DATED_ENTITIES: dict[tuple[str, str], str | None] = {
     ("exchange", "trades"): "staging.stg_exchange__trades",
     ("exchange", "account_balances"): "staging.stg_exchange__account_balances",
-    ("exchange", "transfers"): None,
-    ("exchange", "wealth_events"): None,
+    ("exchange", "transfers"): "staging.stg_exchange__transfers",
+    ("exchange", "wealth_events"): "staging.stg_exchange__wealth_events",
     ("exchange", "product_events"): None,
     ("exchange", "asset_prices"): None,
-    ("crm", "kyc_events"): None,
+    ("crm", "kyc_events"): "staging.stg_crm__kyc_events",
 }
+# the incrementally staged entities (staged_candidates in macros/dedup.sql): a build stages
+# the rows loaded since the last one; a re-delivered partition restages the model whole
 STAGED_MODELS = {
     ("exchange", "trades"): "stg_exchange__trades",
     ("exchange", "account_balances"): "stg_exchange__account_balances",
+    ("exchange", "transfers"): "stg_exchange__transfers",
+    ("exchange", "wealth_events"): "stg_exchange__wealth_events",
+    ("crm", "kyc_events"): "stg_crm__kyc_events",
+    ("crm", "campaign_enrollments"): "stg_crm__campaign_enrollments",
 }
 STAGED_DATE_COLUMNS = {
     ("exchange", "trades"): "executed_date",
     ("exchange", "account_balances"): "snapshot_date",
+    ("exchange", "transfers"): "created_date",
+    ("exchange", "wealth_events"): "event_date",
+    ("crm", "kyc_events"): "event_date",
 }
 
 # entities whose records belong to users (their user columns), read by the user-keyed day
@@ -377,6 +386,9 @@ def compute(
     for (s, e), dates in by_entity.items():
         if (s, e) in STAGED_MODELS:
             window.loaded_dates[f"{s}_{e}"] = sorted(d.isoformat() for d in dates)
+            if (s, e) not in DATED_ENTITIES and any((s, e) == r[:2] for r in redelivered):
+                # what a re-delivery took away may have won: restage (dated ones: below)
+                window.restage.append(STAGED_MODELS[(s, e)])
         if (s, e) in DATED_ENTITIES:
             _dated_entity(conn, window, ENTITY_BY_PATH[(s, e)], dates, redelivered)
     if ("crm", "users") in by_entity:
@@ -405,7 +417,7 @@ def _window_users(
     """Store the users whose rows the user-keyed models rebuild before ``all_users_start``,
     each from their earliest day there: the users of the records of USER_KEYED entities
     delivered since and of their other versions (staged incrementally, or every raw one of
-    those staged whole), by each version's own day; the new or re-registered users, from their
+    those read through a view), by each version's own day; the new or re-registered users, from their
     earliest registration day (the rollup counts fees from it)."""
     if not window.keyed:
         return
@@ -490,7 +502,7 @@ def _dated_entity(
     gone = sorted(d for s, n, d in redelivered if (s, n) == (e.source, e.name))
     new_rows = _delivered_keys(e)
     if staged is None:
-        # small entities staged whole each build: every raw version of the keys delivered since
+        # entities read through a view over raw: every raw version of the keys delivered since
         _widen_from(
             conn,
             window,

@@ -1,14 +1,34 @@
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['campaign_id', 'user_id'],
+    full_refresh=(true if 'stg_crm__campaign_enrollments' in window_var('restage', []) else none),
+    on_schema_change='fail',
+    indexes=[{'columns': ['campaign_id', 'user_id'], 'unique': True}],
+) }}
+{%- set columns = 'campaign_id, user_id, enrolled_at, _load_id, _dt, _file, _line' %}
 
--- a table rebuilt each build, not a view: the campaign members and this model's data tests
--- each read it, and each read of a view sorted every version ever loaded
-with campaign_enrollments as (
-    {{ dedup(source('crm', 'campaign_enrollments'), ['campaign_id', 'user_id']) }}
+-- one row per campaign and user (the later dt, file, line wins); an incremental table like
+-- stg_exchange__trades (a re-delivered partition restages it whole: var restage). Read whole
+-- by the campaign members
+{{ staged_candidates(
+    source('crm', 'campaign_enrollments'),
+    columns,
+    ['campaign_id', 'user_id'],
+    'crm_campaign_enrollments',
+) }},
+
+campaign_enrollments as (
+    {{ dedup('candidates', ['campaign_id', 'user_id']) }}
 )
 
 select
     campaign_id,
     user_id,
     enrolled_at,
-    {{ utc_date('enrolled_at') }} as enrolled_date
+    {{ utc_date('enrolled_at') }} as enrolled_date,
+    _load_id,
+    _dt,
+    _file,
+    _line
 from campaign_enrollments

@@ -1,9 +1,20 @@
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='event_id',
+    full_refresh=(true if 'stg_crm__kyc_events' in window_var('restage', []) else none),
+    on_schema_change='fail',
+    indexes=[{'columns': ['event_id'], 'unique': True}],
+) }}
+{%- set columns = 'event_id, user_id, kyc_level, status, event_at, _load_id, _dt, _file, _line' %}
 
--- a table rebuilt each build, not a view: the funnel, the risk alerts and this model's data
--- tests each read it, and each read of a view sorted every version ever loaded
-with kyc_events as (
-    {{ dedup(source('crm', 'kyc_events'), ['event_id']) }}
+-- one row per event_id (the later dt, file, line wins); an incremental table like
+-- stg_exchange__trades (a re-delivered partition restages it whole: var restage). Read whole
+-- by the funnel and the risk alerts
+{{ staged_candidates(source('crm', 'kyc_events'), columns, ['event_id'], 'crm_kyc_events') }},
+
+kyc_events as (
+    {{ dedup('candidates', ['event_id']) }}
 )
 
 select
@@ -12,5 +23,9 @@ select
     kyc_level,
     status,
     event_at,
-    {{ utc_date('event_at') }} as event_date
+    {{ utc_date('event_at') }} as event_date,
+    _load_id,
+    _dt,
+    _file,
+    _line
 from kyc_events

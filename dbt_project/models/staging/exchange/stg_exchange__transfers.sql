@@ -1,13 +1,27 @@
 {{ config(
-    materialized='table',
-    indexes=[{'columns': ['created_date']}],
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='transfer_id',
+    full_refresh=(true if 'stg_exchange__transfers' in window_var('restage', []) else none),
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['transfer_id'], 'unique': True},
+        {'columns': ['created_date']},
+    ],
 ) }}
+{%- set columns = 'transfer_id, user_id, asset, direction, amount, status, created_at,'
+    ~ ' _load_id, _dt, _file, _line' %}
 
--- a table rebuilt each build, not a view: the priced transfers (the window's days, by
--- created_date), the funnel and this model's data tests each read it, and each read of a view
--- sorted every version ever loaded
-with transfers as (
-    {{ dedup(source('exchange', 'transfers'), ['transfer_id']) }}
+-- one row per transfer_id (the later dt, file, line wins); an incremental table like
+-- stg_exchange__trades: a day's build stages the rows loaded since the last build against
+-- the versions already staged for their keys, and a re-delivered partition restages it whole
+-- (var restage). Read by day (created_date) by the priced transfers
+{{ staged_candidates(
+    source('exchange', 'transfers'), columns, ['transfer_id'], 'exchange_transfers'
+) }},
+
+transfers as (
+    {{ dedup('candidates', ['transfer_id']) }}
 )
 
 select
@@ -18,5 +32,9 @@ select
     amount,
     status,
     created_at,
-    {{ utc_date('created_at') }} as created_date
+    {{ utc_date('created_at') }} as created_date,
+    _load_id,
+    _dt,
+    _file,
+    _line
 from transfers

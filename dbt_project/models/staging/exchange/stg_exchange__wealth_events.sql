@@ -1,13 +1,26 @@
 {{ config(
-    materialized='table',
-    indexes=[{'columns': ['event_date']}],
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='event_id',
+    full_refresh=(true if 'stg_exchange__wealth_events' in window_var('restage', []) else none),
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['event_id'], 'unique': True},
+        {'columns': ['event_date']},
+    ],
 ) }}
+{%- set columns = 'event_id, user_id, product_id, event_type, asset, amount, event_at,'
+    ~ ' _load_id, _dt, _file, _line' %}
 
--- a table rebuilt each build, not a view: the priced wealth events (the window's days, by
--- event_date) and this model's data tests each read it, and each read of a view sorted every
--- version ever loaded
-with wealth_events as (
-    {{ dedup(source('exchange', 'wealth_events'), ['event_id']) }}
+-- one row per event_id (the later dt, file, line wins); an incremental table like
+-- stg_exchange__trades (a re-delivered partition restages it whole: var restage). Read by day
+-- (event_date) by the priced wealth events
+{{ staged_candidates(
+    source('exchange', 'wealth_events'), columns, ['event_id'], 'exchange_wealth_events'
+) }},
+
+wealth_events as (
+    {{ dedup('candidates', ['event_id']) }}
 )
 
 select
@@ -18,5 +31,9 @@ select
     asset,
     amount,
     event_at,
-    {{ utc_date('event_at') }} as event_date
+    {{ utc_date('event_at') }} as event_date,
+    _load_id,
+    _dt,
+    _file,
+    _line
 from wealth_events
