@@ -417,8 +417,8 @@ def _window_users(
     """Store the users whose rows the user-keyed models rebuild before ``all_users_start``,
     each from their earliest day there: the users of the records of USER_KEYED entities
     delivered since and of their other versions (staged incrementally, or every raw one of
-    those read through a view), by each version's own day; the new or re-registered users, from their
-    earliest registration day (the rollup counts fees from it)."""
+    those read through a view), by each version's own day; the new or re-registered users,
+    from their earliest registration day (the rollup counts fees from it)."""
     if not window.keyed:
         return
     parts, params = [], []
