@@ -31,6 +31,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -275,9 +276,11 @@ def old_redeliveries(landing: Path) -> dict[str, str]:
     return {"trade_id": trade["trade_id"], "transfer_id": transfer["transfer_id"]}
 
 
-def drop_from_day_12(landing: Path, duplicated: dict[str, str]) -> None:
+def drop_from_day_12(landing: Path, duplicated: dict[str, str]) -> tuple[str, str]:
     """Day 12's trades and transfers re-delivered without the duplicated trade and transfer:
-    their day-10 duplicates win again (the transfer moves a day back, twice the amount)."""
+    their day-10 duplicates win again (the transfer moves a day back, twice the amount). And
+    the first enrollments partition re-delivered without an enrollment delivered once: it is
+    gone. Returns that enrollment's campaign and user."""
     for entity, key in (("trades", "trade_id"), ("transfers", "transfer_id")):
         part = part_dir(landing, "exchange", entity, day(12))
 
@@ -287,6 +290,20 @@ def drop_from_day_12(landing: Path, duplicated: dict[str, str]) -> None:
                 write_csv(f, header, [r for r in rows if r[key] != duplicated[key]])
 
         redeliver(part, drop)
+
+    parts = sorted((landing / "crm" / "campaign_enrollments").glob("dt=*"))
+    delivered = [(p, r) for p in parts for r in jsonl_rows(p)]
+    times = Counter((r["campaign_id"], r["user_id"]) for _, r in delivered)
+    part, gone = next((p, r) for p, r in delivered if times[(r["campaign_id"], r["user_id"])] == 1)
+    text = "".join(json.dumps(r) + "\n" for r in jsonl_rows(part) if r != gone)
+
+    def rewrite() -> None:
+        for f in part.glob("*.jsonl"):
+            f.unlink()
+        (part / "part-00000.jsonl").write_text(text, encoding="utf-8")
+
+    redeliver(part, rewrite)
+    return gone["campaign_id"], gone["user_id"]
 
 
 def control_of_a_finished_campaign(url: str, ended_before: date) -> tuple[str, str]:
@@ -489,8 +506,8 @@ def history(warehouse_url: str, server_url: str, tmp_path_factory: pytest.TempPa
         load_and_build(dt_to)
         with psycopg.connect(warehouse_url) as conn:
             facts.setdefault("windows", {})[name] = conn.execute(
-                "select full_refresh, window_start, threads, all_users_start, window_users"
-                " from transform.builds order by build_id desc limit 1"
+                "select full_refresh, window_start, threads, all_users_start, window_users,"
+                " reasons from transform.builds order by build_id desc limit 1"
             ).fetchone()
             facts.setdefault("window_users", {})[name] = dict(
                 conn.execute("select user_id, from_date from transform.window_users").fetchall()
@@ -540,7 +557,7 @@ def _deliver_steps(landing: Path, warehouse_url: str, facts: dict, load_and_buil
     step("late enrollments", day(30))
     facts["duplicated"] = old_redeliveries(landing)
     step("old partitions re-delivered", day(29))
-    drop_from_day_12(landing, facts["duplicated"])
+    facts["unenrolled"] = drop_from_day_12(landing, facts["duplicated"])
     step("winner removed by a re-delivery", day(29))
     # an unload takes a partition's rows away without a delivery: built without ingesting
     # (the files are still in the landing zone; the next step loads them again)
@@ -597,6 +614,12 @@ def test_the_changes_reached_the_marts(db: psycopg.Connection, history: dict) ->
     ).fetchone()
     assert transfer is not None and transfer[0] == day(10)
     assert transfer[1] is not None and transfer[1] <= day(11)
+    unenrolled = db.execute(
+        "select count(*) from staging.stg_crm__campaign_enrollments"
+        " where campaign_id = %s and user_id = %s",
+        history["unenrolled"],
+    ).fetchone()
+    assert unenrolled == (0,), "an enrollment a re-delivery took away must be gone"
     a, b = sorted(history["relinked"])
     linked = db.execute(
         "select count(*) from marts.risk_alerts"
@@ -640,7 +663,7 @@ def test_daily_runs_rebuilt_only_recent_days(history: dict) -> None:
     assert history["windows"]["last days"][:3] == (False, day(31) - timedelta(days=3), 4)
     # the user-keyed models rebuilt every user's rows of day 31 only, and before it the rows of
     # the users of its late records (the simulator delivers 2% of them up to 3 days late)
-    all_users_start, window_users = history["windows"]["last days"][3:]
+    all_users_start, window_users = history["windows"]["last days"][3:5]
     assert all_users_start == day(31)
     assert window_users > 0
 
@@ -652,8 +675,15 @@ def test_each_change_rebuilt_from_its_day(history: dict) -> None:
     assert windows["late trade"][:2] == (False, day(15))
     assert windows["users partition re-delivered"][0] is True
     assert windows["trades partition unloaded"][:2] == (False, day(20) - timedelta(days=3))
-    # late enrollments reach their finished campaign by key, not by widening the window
+    # late enrollments reach their finished campaign by key, not by widening the window; the
+    # re-delivered partition restages the staged enrollments (what it took away may have won)
     assert windows["late enrollments"][:2] == (False, day(30) - timedelta(days=3))
+    # a re-delivered partition restages its staged entity: what it took away may have won
+    assert {r for r in windows["winner removed by a re-delivery"][5] if "restaged" in r} == {
+        "exchange/trades re-delivered: stg_exchange__trades restaged",
+        "exchange/transfers re-delivered: stg_exchange__transfers restaged",
+        "crm/campaign_enrollments re-delivered: stg_crm__campaign_enrollments restaged",
+    }
 
 
 def test_late_and_moved_records_rebuild_their_users_only(history: dict) -> None:

@@ -389,6 +389,7 @@ def compute(
             if (s, e) not in DATED_ENTITIES and any((s, e) == r[:2] for r in redelivered):
                 # what a re-delivery took away may have won: restage (dated ones: below)
                 window.restage.append(STAGED_MODELS[(s, e)])
+                window.reasons.append(f"{s}/{e} re-delivered: {STAGED_MODELS[(s, e)]} restaged")
         if (s, e) in DATED_ENTITIES:
             _dated_entity(conn, window, ENTITY_BY_PATH[(s, e)], dates, redelivered)
     if ("crm", "users") in by_entity:
@@ -542,6 +543,9 @@ def _dated_entity(
         # a re-delivery replaced what these partitions held: restage the entity whole; the
         # days of what they had staged, and of every other raw version of those keys, rebuild
         window.restage.append(STAGED_MODELS[(e.source, e.name)])
+        window.reasons.append(
+            f"{e.source}/{e.name} re-delivered: {STAGED_MODELS[(e.source, e.name)]} restaged"
+        )
         _widen_from(
             conn,
             window,
