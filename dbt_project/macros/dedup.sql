@@ -13,6 +13,20 @@
         _dt desc, _file desc, _line desc
 {%- endmacro %}
 
+{#- The config of an incrementally staged model (stg_exchange__trades, ...): delete+insert by
+    `unique_key`; rebuilt whole (full_refresh) when the change window restages it (var
+    restage: a partition of its entity was re-delivered, exops.transform.window). -#}
+{% macro staged_config(unique_key, indexes) %}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=unique_key,
+        full_refresh=(true if model.name in window_var('restage', []) else none),
+        on_schema_change='fail',
+        indexes=indexes,
+    ) }}
+{% endmacro %}
+
 {#- The first CTEs of an incrementally staged model (stg_exchange__trades, ...), named
     loaded_since and candidates: on a full build every raw row of `relation`; on an
     incremental run the raw rows loaded since the last build (since_load_id < _load_id <=

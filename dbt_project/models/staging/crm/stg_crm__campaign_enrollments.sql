@@ -1,9 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
+{{ staged_config(
     unique_key=['campaign_id', 'user_id'],
-    full_refresh=(true if 'stg_crm__campaign_enrollments' in window_var('restage', []) else none),
-    on_schema_change='fail',
     indexes=[{'columns': ['campaign_id', 'user_id'], 'unique': True}],
 ) }}
 {%- set columns = 'campaign_id, user_id, enrolled_at, _load_id, _dt, _file, _line' %}

@@ -1,9 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
+{{ staged_config(
     unique_key='event_id',
-    full_refresh=(true if 'stg_crm__kyc_events' in window_var('restage', []) else none),
-    on_schema_change='fail',
     indexes=[{'columns': ['event_id'], 'unique': True}],
 ) }}
 {%- set columns = 'event_id, user_id, kyc_level, status, event_at, _load_id, _dt, _file, _line' %}

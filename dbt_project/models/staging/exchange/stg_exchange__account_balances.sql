@@ -1,9 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
+{{ staged_config(
     unique_key=['user_id', 'snapshot_date'],
-    full_refresh=(true if 'stg_exchange__account_balances' in window_var('restage', []) else none),
-    on_schema_change='fail',
     indexes=[{'columns': ['snapshot_date', 'user_id'], 'unique': True}],
 ) }}
 {%- set columns = 'user_id, snapshot_date, equity_usd, _load_id, _dt, _file, _line' %}

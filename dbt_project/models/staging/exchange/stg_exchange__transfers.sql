@@ -1,9 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
+{{ staged_config(
     unique_key='transfer_id',
-    full_refresh=(true if 'stg_exchange__transfers' in window_var('restage', []) else none),
-    on_schema_change='fail',
     indexes=[
         {'columns': ['transfer_id'], 'unique': True},
         {'columns': ['created_date']},

@@ -1,9 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
+{{ staged_config(
     unique_key='event_id',
-    full_refresh=(true if 'stg_exchange__wealth_events' in window_var('restage', []) else none),
-    on_schema_change='fail',
     indexes=[
         {'columns': ['event_id'], 'unique': True},
         {'columns': ['event_date']},
