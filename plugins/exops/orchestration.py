@@ -194,8 +194,8 @@ def report_model(name: str, unique_id: str, tests: Sequence[str]) -> None:
     change changes it) reports its data tests, which that build ran. Cleared and run again
     after its model or a test of it failed (a later try), it builds this one model and its
     tests alone (``dbt build --select``, with the change window the failed build left
-    pending). What it reports goes to its log; it returns
-    nothing (no XCom: an XCom per model task cost Airflow a request each, for no reader)."""
+    pending). What it reports goes to its log; it returns nothing (no XCom: an XCom per
+    model task cost Airflow a request each, for no reader)."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowSkipException
 

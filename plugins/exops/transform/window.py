@@ -386,8 +386,9 @@ def compute(
     for (s, e), dates in by_entity.items():
         if (s, e) in STAGED_MODELS:
             window.loaded_dates[f"{s}_{e}"] = sorted(d.isoformat() for d in dates)
-            if (s, e) not in DATED_ENTITIES and any((s, e) == r[:2] for r in redelivered):
-                # what a re-delivery took away may have won: restage (dated ones: below)
+            if any((s, e) == r[:2] for r in redelivered):
+                # a re-delivery replaced what its partitions held, and what it took away may
+                # have won: restage the entity whole (the days: _dated_entity)
                 window.restage.append(STAGED_MODELS[(s, e)])
                 window.reasons.append(f"{s}/{e} re-delivered: {STAGED_MODELS[(s, e)]} restaged")
         if (s, e) in DATED_ENTITIES:
@@ -540,12 +541,9 @@ def _dated_entity(
             every_user=every_user,
         )
     if gone:
-        # a re-delivery replaced what these partitions held: restage the entity whole; the
-        # days of what they had staged, and of every other raw version of those keys, rebuild
-        window.restage.append(STAGED_MODELS[(e.source, e.name)])
-        window.reasons.append(
-            f"{e.source}/{e.name} re-delivered: {STAGED_MODELS[(e.source, e.name)]} restaged"
-        )
+        # a re-delivery replaced what these partitions held (the entity is restaged whole:
+        # compute): the days of what they had staged, and of every other raw version of
+        # those keys, rebuild
         _widen_from(
             conn,
             window,
