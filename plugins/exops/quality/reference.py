@@ -18,21 +18,23 @@ MARKETING_SPEND = "staging.stg_crm__marketing_spend"
 
 def priced_trades(scope: Scope, by: tuple[str, ...] = ()) -> str:
     """Per day (``activity_date``) and ``by`` columns of the trades: trade_count,
-    volume_usd, fees_usd (each trade once) and traders (distinct users on either side)."""
-    keys = ("executed_date", *by)
-    group = ", ".join(keys)
+    volume_usd, fees_usd (each trade once, on its taker side) and traders (distinct users on
+    either side). One pass over the trades, grouped by user first: a hashed aggregation, where
+    counting distinct users per group sorts every trade twice over."""
+    keys = ", ".join(("executed_date", *by))
     within = scope.days("executed_date")
-    on = " and ".join(f"t.{k} = u.{k}" for k in keys)
-    picked = ", ".join(["t.executed_date as activity_date", *(f"t.{k}" for k in by)])
+    picked = ", ".join(["executed_date as activity_date", *by])
     return (
-        f"with totals as (select {group}, count(*) as trade_count,"
-        f" sum(volume_usd) as volume_usd, sum(fees_usd) as fees_usd"
-        f" from {TRADES} where {within} group by {group}), "
-        f"traders as (select {group}, count(distinct side.user_id) as traders from {TRADES}"
-        " cross join lateral (values (maker_user_id), (taker_user_id)) as side (user_id)"
-        f" where {within} group by {group}) "
-        f"select {picked}, t.trade_count, t.volume_usd, t.fees_usd, u.traders"
-        f" from totals as t join traders as u on {on}"
+        f"with sides as (select {keys}, side.user_id,"
+        " count(*) filter (where side.taker) as trade_count,"
+        " sum(volume_usd) filter (where side.taker) as volume_usd,"
+        " sum(fees_usd) filter (where side.taker) as fees_usd"
+        f" from {TRADES} cross join lateral"
+        " (values (maker_user_id, false), (taker_user_id, true)) as side (user_id, taker)"
+        f" where {within} group by {keys}, side.user_id) "
+        f"select {picked}, sum(trade_count)::bigint as trade_count,"
+        " sum(volume_usd) as volume_usd, sum(fees_usd) as fees_usd,"
+        f" count(user_id) as traders from sides group by {keys}"
     )
 
 
