@@ -79,8 +79,8 @@ def derived_keys(timings: dict) -> dict:
     """The figures computed from step timings: what a new day costs beyond a build's floor.
 
     ``timings`` holds ``full_build_s``, ``incremental_day_s``, ``noop_build_s``,
-    ``same_window_build_s`` and ``floor_s`` (any may be missing; then what depends on it is
-    None).
+    ``empty_window_build_s``, ``same_window_build_s`` and ``floor_s`` (any may be missing;
+    then what depends on it is None).
     """
     full = timings.get("full_build_s")
     day = timings.get("incremental_day_s")
@@ -88,6 +88,8 @@ def derived_keys(timings: dict) -> dict:
     marginal = day - noop if day is not None and noop is not None else None
     same = timings.get("same_window_build_s")
     data = day - same if day is not None and same is not None else None
+    empty = timings.get("empty_window_build_s")
+    rows = day - empty if day is not None and empty is not None else None
     return {
         "day_marginal_s": marginal,
         "day_marginal_vs_full": ratio(marginal, full),
@@ -95,6 +97,9 @@ def derived_keys(timings: dict) -> dict:
         # the window's nodes with next to no data; what the day's data adds to it
         "day_data_s": data,
         "day_data_vs_full": ratio(data, full),
+        # dbt run on an empty window (no rows for any node): what the day's rows add to it
+        "day_rows_s": rows,
+        "day_rows_vs_full": ratio(rows, full),
         "full_build_vs_floor": ratio(full, timings.get("floor_s")),
         "incremental_vs_full": ratio(day, full),
     }

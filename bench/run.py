@@ -352,7 +352,7 @@ class Bench:
 
         out.update(figures.derived_keys(out))
         dbt_dir = self.var_dir / "dbt"
-        for kind in ("full", "incremental", "noop"):
+        for kind in ("full", "incremental", "noop", "empty_window"):
             out[f"{kind}_build_slowest"] = slowest_nodes(dbt_dir / f"run_results-{kind}.json")
 
         out.update(self.orchestration(day))
@@ -410,6 +410,13 @@ class Bench:
         out["incremental_day_s"] = run.result["seconds"]
         run = self.step("dbt build (nothing new)", [PYTHON, STEPS, "build", "--label", "noop"])
         out["noop_build_s"] = run.result["seconds"]
+        # dbt on that empty window: what a day's build costs before any of its rows (dbt's
+        # start and every node's own work, none with rows to process)
+        run = self.step(
+            "dbt build (an empty window: dbt runs, nothing new)",
+            [PYTHON, STEPS, "build", "--empty-window", "--label", "empty_window"],
+        )
+        out["empty_window_build_s"] = run.result["seconds"]
         # the same window again, its data unchanged but for one small re-delivered partition:
         # what a build of the window's nodes costs whatever the data (dbt's own work per node)
         self.redeliver(day)
@@ -597,6 +604,13 @@ def summary_rows(r: dict) -> list[tuple[str, object, str]]:
         ("noop_build_s", r["noop_build_s"], "dbt build with nothing new"),
         ("day_marginal_s", r["day_marginal_s"], "incremental_day_s - noop_build_s"),
         ("day_marginal_vs_full", r["day_marginal_vs_full"], "day_marginal_s / full_build_s"),
+        (
+            "empty_window_build_s",
+            r.get("empty_window_build_s"),
+            "dbt on an empty window: its start and every node, no rows",
+        ),
+        ("day_rows_s", r.get("day_rows_s"), "incremental_day_s - empty_window_build_s"),
+        ("day_rows_vs_full", r.get("day_rows_vs_full"), "day_rows_s / full_build_s"),
         (
             "same_window_build_s",
             r.get("same_window_build_s"),

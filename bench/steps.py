@@ -101,10 +101,12 @@ def floor_step() -> dict:
     return {"seconds": seconds, "rows": rows, "session_options": options}
 
 
-def build_step(full_refresh: bool, label: str | None) -> dict:
+def build_step(full_refresh: bool, label: str | None, empty_window: bool = False) -> dict:
     from exops.transform import build, dbt_var_dir
 
-    result = build(full_refresh=full_refresh)
+    result = build(full_refresh=full_refresh, skip_when_nothing_new=not empty_window)
+    if empty_window and not result.window.startswith("nothing new"):
+        raise SystemExit(f"the empty-window build's window was not empty: {result.window}")
     if not result.success:
         raise SystemExit(result.summary())
     # keep per-model timings: the next build overwrites target/run_results.json
@@ -167,6 +169,11 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("build")
     p.add_argument("--full-refresh", action="store_true")
     p.add_argument("--label", help="keep run_results.json as run_results-<label>.json")
+    p.add_argument(
+        "--empty-window",
+        action="store_true",
+        help="run dbt even when nothing is new (every node, no rows to process)",
+    )
     sub.add_parser("floor")
     for name in ("validate", "publish"):
         p = sub.add_parser(name)
@@ -180,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.step == "to_sql":
         out = to_sql_step(args.landing, args.rows)
     elif args.step == "build":
-        out = build_step(args.full_refresh, args.label)
+        out = build_step(args.full_refresh, args.label, args.empty_window)
     elif args.step == "floor":
         out = floor_step()
     elif args.step == "validate":

@@ -172,6 +172,25 @@ def test_a_day_build_leaves_out_what_only_the_code_changes(landing, warehouse_ur
         assert conn.execute("select count(*) from staging.stg_crm__campaigns").fetchone()[0] > 0
 
 
+def test_a_build_of_an_empty_window_changes_nothing(landing, warehouse_url: str) -> None:
+    """dbt run on a window with nothing new (the benchmark's empty-window build): every
+    incremental model has no rows to process, and every mart stays as it was."""
+    assert transform.build(warehouse_url).success
+    with psycopg.connect(warehouse_url) as conn:
+        before = snapshot(conn)
+    result = transform.build(warehouse_url, skip_when_nothing_new=False)
+    assert result.success, result.summary()
+    assert result.window == "nothing new since the last successful build"
+    assert not result.nothing_new and result.models_passed > 40
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute(
+            "select status from transform.builds where build_id = %s", (result.build_id,)
+        ).fetchone() == ("success",)
+        assert snapshot(conn) == before
+    # and without asking, dbt does not run
+    assert transform.build(warehouse_url).nothing_new
+
+
 def last_dbt_log(marker: str = "Running with dbt") -> str:
     """The file log of the last dbt invocation (var/dbt/logs/dbt.log)."""
     text = (transform.dbt_var_dir() / "logs" / "dbt.log").read_text(errors="replace")

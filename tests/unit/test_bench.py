@@ -102,9 +102,12 @@ def test_derived_keys_from_step_timings():
             "incremental_day_s": 40.0,
             "noop_build_s": 15.0,
             "same_window_build_s": 30.0,
+            "empty_window_build_s": 28.0,
             "floor_s": 100.0,
         }
     )
+    assert derived["day_rows_s"] == 12.0
+    assert derived["day_rows_vs_full"] == pytest.approx(0.024)
     assert derived["day_marginal_s"] == 25.0
     assert derived["day_data_s"] == 10.0
     assert derived["day_data_vs_full"] == pytest.approx(0.02)
@@ -118,6 +121,7 @@ def test_derived_keys_are_unknown_without_their_timings():
     assert derived["day_marginal_s"] is None
     assert derived["day_marginal_vs_full"] is None
     assert derived["day_data_s"] is None and derived["day_data_vs_full"] is None
+    assert derived["day_rows_s"] is None and derived["day_rows_vs_full"] is None
     assert derived["full_build_vs_floor"] is None
     assert derived["incremental_vs_full"] == pytest.approx(0.08)
 

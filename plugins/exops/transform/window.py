@@ -698,7 +698,11 @@ def drop_legacy_state(conn: psycopg.Connection) -> list[str]:
     return dropped
 
 
-def record_start(conn: psycopg.Connection, window: ChangeWindow, threads: int) -> int:
+def record_start(
+    conn: psycopg.Connection, window: ChangeWindow, threads: int, runs_dbt: bool = True
+) -> int:
+    """A build starts: ``running`` until :func:`record_end`, or ``nothing`` for a window
+    with nothing new when dbt does not run."""
     return conn.execute(
         "insert into transform.builds (ceiling_load_id, since_load_id, full_refresh,"
         " window_start, all_users_start, window_users, as_of_date, code_hash, threads,"
@@ -715,7 +719,7 @@ def record_start(conn: psycopg.Connection, window: ChangeWindow, threads: int) -
             window.code_hash,
             threads,
             json.dumps(window.reasons),
-            "nothing" if window.nothing else "running",
+            "nothing" if window.nothing and not runs_dbt else "running",
         ),
     ).fetchone()[0]
 
