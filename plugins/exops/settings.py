@@ -274,9 +274,7 @@ class Settings(BaseSettings):
     )
     # dbt
     dbt_work_mem: Annotated[str, BeforeValidator(_memory)] = _env(
-        "DBT_WORK_MEM",
-        "`work_mem` (and `maintenance_work_mem`) of dbt's sessions and the quality gate's",
-        "256MB",
+        "DBT_WORK_MEM", "`work_mem` (and `maintenance_work_mem`) of dbt's sessions", "256MB"
     )
     dbt_threads: Positive | None = _env(
         "DBT_THREADS",

@@ -54,8 +54,7 @@ def project_vars() -> dict:
 
 
 def session_options() -> str:
-    """PGOPTIONS of dbt's sessions (and of the quality gate's, which aggregates the same
-    trades: :func:`exops.quality.gate.run_suites`).
+    """PGOPTIONS of dbt's sessions.
 
     JIT compilation costs more than it saves on the marts' many small queries; the full
     build's sorts (deduplicating every trade) and index builds spill to disk with the server's
