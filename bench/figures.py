@@ -93,8 +93,8 @@ def derived_keys(timings: dict) -> dict:
     return {
         "day_marginal_s": marginal,
         "day_marginal_vs_full": ratio(marginal, full),
-        # the day's window built again with one small partition re-delivered: dbt's cost for
-        # the window's nodes with next to no data; what the day's data adds to it
+        # the day's window built again, one small partition re-delivered (its rows built a
+        # second time): what a first build of the day's rows costs beyond a second
         "day_data_s": data,
         "day_data_vs_full": ratio(data, full),
         # dbt run on an empty window (no rows for any node): what the day's rows add to it
