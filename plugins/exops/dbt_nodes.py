@@ -1,8 +1,9 @@
 """The dbt models ``exops_transform`` shows as tasks: a compact node list kept beside dbt's
 manifest, light enough to read while the DAG file is parsed.
 
-dbt writes ``manifest.json`` (megabytes) on every invocation; after each build and after
-``exops transform parse`` (which ``make install`` runs), :func:`write_from_manifest` keeps only
+dbt writes ``manifest.json`` (megabytes) on every full build and on ``exops transform parse``
+(which ``make install`` runs); a day's build leaves it (it changes only with the code, which
+makes a build full). After those, :func:`write_from_manifest` keeps only
 what the DAG needs: each model's name, the models it reads and its data tests, and
 the relation it builds (a day's build checks they all exist: exops.transform). The DAG file
 reads it with :func:`read`, which never raises: a missing or unreadable list gives no models

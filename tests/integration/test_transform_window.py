@@ -3,6 +3,7 @@ in place, a failed build's window is not forgotten."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import psycopg
@@ -170,6 +171,26 @@ def test_a_day_build_leaves_out_what_only_the_code_changes(landing, warehouse_ur
     )
     with psycopg.connect(warehouse_url) as conn:
         assert conn.execute("select count(*) from staging.stg_crm__campaigns").fetchone()[0] > 0
+
+
+def test_a_day_build_writes_its_run_results_and_leaves_the_manifest(
+    landing, warehouse_url: str
+) -> None:
+    """A day's build runs dbt with --no-write-json (the manifest changes only with the code,
+    which makes a build full) and writes dbt's run_results.json itself: that build's nodes."""
+    target = transform.dbt_var_dir() / "target"
+    manifest = target / "manifest.json"
+    failed_build_from(warehouse_url, day(DAYS))
+    assert transform.build(warehouse_url).success
+    written = manifest.stat().st_mtime_ns
+    failed_build_from(warehouse_url, day(DAYS))
+    result = transform.build(warehouse_url)
+    assert result.success, result.summary()
+    assert manifest.stat().st_mtime_ns == written
+    run_results = json.loads((target / "run_results.json").read_text())
+    assert "run-results" in run_results["metadata"]["dbt_schema_version"]
+    assert {r["unique_id"] for r in run_results["results"]} == set(result.nodes)
+    assert {r["status"] for r in run_results["results"]} <= {"success", "pass", "no-op"}
 
 
 def test_a_build_of_an_empty_window_changes_nothing(landing, warehouse_url: str) -> None:
