@@ -46,8 +46,9 @@ def rows_rule(name: str, sql: str, severity: str = CRITICAL) -> Any:
     A query with a JOIN must alias every ``{batch}`` itself (``{batch} as mart``): GX then
     substitutes a bare subquery, which PostgreSQL 15 rejects without an alias.
     """
-    import great_expectations as gx
+    from exops.quality.gx_import import great_expectations
 
+    gx = great_expectations()
     return gx.expectations.UnexpectedRowsExpectation(
         unexpected_rows_query=sql, description=name, meta=_meta(name, severity)
     )

@@ -180,7 +180,9 @@ def run_suites(
     """Run the suites in one checkpoint; render GX Data Docs when ``docs`` is true or a
     critical expectation failed (rendering every suite's page costs seconds, a daily pass
     needs none: its results are in quality.validation_results)."""
-    import great_expectations as gx
+    from exops.quality.gx_import import great_expectations
+
+    gx = great_expectations()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
