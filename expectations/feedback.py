@@ -20,6 +20,14 @@ def suites(scope, tables):
             {"tickets": 0},
             within,
         ),
+        reconciliation(
+            "resolved_tickets, resolved_within_24h, csat_responses = staged tickets resolved,"
+            " resolved within 24 hours and rated",
+            ("created_date", "category", "channel"),
+            reference.ticket_outcomes(scope),
+            {"resolved_tickets": 0, "resolved_within_24h": 0, "csat_responses": 0},
+            within,
+        ),
         rows_rule(
             "resolved tickets never exceed tickets",
             "select created_date, category, channel from {batch}"

@@ -1,14 +1,25 @@
 """acquisition_funnel, channel_performance, cohort_ltv, campaign_performance."""
 
+from datetime import timedelta
+
 from exops.contract import CHANNELS
 from exops.marts import mart
 from exops.quality import reference
 from exops.quality.builders import mart_suite, reconciliation, rows_rule
+from exops.transform import project_vars
 
 
 def suites(scope, tables):
     funnel = mart_suite(mart("acquisition_funnel"), scope, rows_per_day=len(CHANNELS))
-    funnel.requires = {reference.USERS}
+    funnel.requires = {reference.USERS, reference.FUNNEL_STEPS}
+    # a registration's steps may come up to the funnel window after it: the registrations of
+    # the days before the run's, by that window, are checked too
+    window_hours = int(project_vars()["funnel_window_hours"])
+    steps_from = scope.start - timedelta(days=-(-window_hours // 24))
+    registrations = (
+        f"registration_date >= date '{steps_from.isoformat()}'"
+        f" and registration_date <= date '{scope.as_of.isoformat()}'"
+    )
     funnel.expectations += [
         reconciliation(
             "registered_users = staged users per registration date and channel",
@@ -16,6 +27,14 @@ def suites(scope, tables):
             reference.registrations(scope),
             {"registered_users": 0},
             scope.days("registration_date"),
+        ),
+        reconciliation(
+            "kyc_approved_users, deposited_users, traded_users = registrations whose first"
+            " approved KYC, completed deposit and trade came within the funnel window",
+            ("registration_date", "acquisition_channel"),
+            reference.funnel_steps(steps_from, scope.as_of, window_hours),
+            {"kyc_approved_users": 0, "deposited_users": 0, "traded_users": 0},
+            registrations,
         ),
         rows_rule(
             "funnel steps never exceed registrations",
@@ -26,16 +45,23 @@ def suites(scope, tables):
         ),
     ]
     channels = mart_suite(mart("channel_performance"), scope)
-    channels.requires = {reference.USERS, reference.MARKETING_SPEND}
-    channels.expectations.append(
+    channels.requires = {reference.USERS, reference.MARKETING_SPEND, reference.FIRST_TRADES}
+    channels.expectations += [
         reconciliation(
             "spend_usd, registered_users = staged spend and users per month and channel",
             ("month", "acquisition_channel"),
             reference.channel_months(scope),
             {"spend_usd": 0.01, "registered_users": 0},
             scope.periods("month", "month"),
-        )
-    )
+        ),
+        reconciliation(
+            "new_traders = users per month of their first trade and channel",
+            ("month", "acquisition_channel"),
+            reference.channel_new_traders(scope),
+            {"new_traders": 0},
+            scope.periods("month", "month"),
+        ),
+    ]
     ltv = mart_suite(mart("cohort_ltv"), scope)
     ltv.requires = {reference.USERS}
     months = scope.periods("cohort_month", "month")
@@ -53,11 +79,21 @@ def suites(scope, tables):
         )
     )
     campaigns = mart_suite(mart("campaign_performance"), scope)
-    campaigns.expectations.append(
+    campaigns.requires = {reference.CAMPAIGNS, reference.ENROLLMENTS, reference.REWARDS}
+    campaigns.expectations += [
         rows_rule(
             "campaigns have started by the as-of date",
             f"select campaign_id, start_date from {{batch}}"
             f" where start_date > date '{scope.as_of.isoformat()}' order by 1",
-        )
-    )
+        ),
+        # every campaign, every run: a campaign's row changes with each of its days
+        reconciliation(
+            "participants, cost_usd = the campaign's enrolled users and rewards paid by the"
+            " as-of date",
+            ("campaign_id",),
+            reference.campaign_members(scope),
+            {"participants": 0, "cost_usd": 0.01},
+            "true",
+        ),
+    ]
     return [funnel, channels, ltv, campaigns]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -31,6 +32,28 @@ PRODUCT_SUMS = "trade_count, volume_usd, fees_usd summed over products = exchang
 FUNNEL = "registered_users = staged users per registration date and channel"
 REGISTRATIONS = "registrations = acquisition_funnel registered_users over channels"
 TIERS = "tiers cover every registered user each day"
+TIER_SPELLS = "users per tier = the users whose tier spell covers the day"
+TIER_ACTIVITY = (
+    "active_users, volume_usd, fees_usd, net_deposits_usd summed over tiers ="
+    " the day's activity of the registered users"
+)
+TRANSITIONS = (
+    "transitions into a tier less out of it = the change in user_tier_daily's users"
+    " less the day's registrations in that tier"
+)
+EXCHANGE_ACTIVITY = (
+    "new_traders, active_users, deposits_usd, withdrawals_usd = the day's first trades,"
+    " active users and completed transfers"
+)
+ROLLING = "wau, mau = distinct active users over the day's last 7 and 28 days"
+PRODUCT_ACTIVITY = (
+    "new_traders, subscribe_usd, redeem_usd, subscribers = the product's first trades"
+    " and wealth events of the day"
+)
+STAGE_SUMS = (
+    "days_in_stage, volume_usd, fees_usd, new_traders, daily averages ="
+    " product_daily_kpis over the run's days"
+)
 
 
 @pytest.fixture(scope="module")
@@ -143,9 +166,13 @@ def test_one_more_trader_on_one_product_fails(built: dict) -> None:
     ):
         with pytest.raises(QualityGateFailed) as info:
             validate(built["url"])
-        (failure,) = info.value.result.critical_failures
-        assert (failure.suite, failure.expectation) == ("product_daily_kpis", PRODUCT_TRADES)
-        (row,) = failure.examples
+        failures = {(f.suite, f.expectation): f for f in info.value.result.critical_failures}
+        # the product's stage run averages its daily traders: that run does not add up either
+        assert set(failures) == {
+            ("product_daily_kpis", PRODUCT_TRADES),
+            ("product_stage_kpis", STAGE_SUMS),
+        }
+        (row,) = failures["product_daily_kpis", PRODUCT_TRADES].examples
         assert row["product_id"] == product and row["activity_date"] == LAST.isoformat()
         assert row["mart_traders"] == row["expected_traders"] + 1
 
@@ -172,7 +199,217 @@ def test_one_more_user_in_a_tier_fails(built: dict) -> None:
         "update marts.user_tier_daily set users = users - 1" + where,
         (LAST,),
     ):
-        assert _critical_failures(built["url"]) == {("user_tier_daily", TIERS)}
+        # the tier's own spells and the day's transitions do not add up either
+        assert _critical_failures(built["url"]) == {
+            ("user_tier_daily", TIERS),
+            ("user_tier_daily", TIER_SPELLS),
+            ("user_tier_transitions", TRANSITIONS),
+        }
+
+
+LAST_3 = LAST - timedelta(days=LATE)
+
+# (mart, keys, the row picked (among the daily run's days, except for the retention cohorts:
+# the daily run's last day, a Friday, ends no week, so --full checks them), column, how it is
+# made wrong, the critical failures that must follow: exactly these)
+CORRUPTIONS = [
+    (
+        EXCHANGE,
+        ("activity_date",),
+        f"activity_date = '{LAST}'",
+        "new_traders",
+        "+1",
+        {(EXCHANGE, EXCHANGE_ACTIVITY)},
+    ),
+    (
+        EXCHANGE,
+        ("activity_date",),
+        f"activity_date = '{LAST}'",
+        "active_users",
+        "+1",
+        {(EXCHANGE, EXCHANGE_ACTIVITY)},
+    ),
+    (
+        EXCHANGE,
+        ("activity_date",),
+        f"activity_date = '{LAST}' and deposits_usd > 0",
+        "deposits_usd",
+        "x1.1",
+        {(EXCHANGE, EXCHANGE_ACTIVITY)},
+    ),
+    (
+        EXCHANGE,
+        ("activity_date",),
+        f"activity_date = '{LAST}'",
+        "mau",
+        "+1",
+        {(EXCHANGE, ROLLING)},
+    ),
+    (
+        EXCHANGE,
+        ("activity_date",),
+        f"activity_date = '{LAST}'",
+        "wau",
+        "+1",
+        {(EXCHANGE, ROLLING)},
+    ),
+    (
+        "user_tier_daily",
+        ("activity_date", "tier"),
+        f"activity_date = '{LAST}' and tier = 'active' and volume_usd > 0",
+        "volume_usd",
+        "x1.1",
+        {("user_tier_daily", TIER_ACTIVITY)},
+    ),
+    (
+        "user_tier_daily",
+        ("activity_date", "tier"),
+        f"activity_date = '{LAST}' and tier = 'new' and active_users > 0",
+        "active_users",
+        "+1",
+        {("user_tier_daily", TIER_ACTIVITY)},
+    ),
+    (
+        "user_tier_transitions",
+        ("activity_date", "from_tier", "to_tier"),
+        f"activity_date >= '{LAST_3}'",
+        "users",
+        "+1",
+        {("user_tier_transitions", TRANSITIONS)},
+    ),
+    (
+        "retention_cohorts",
+        ("cohort_week", "acquisition_channel", "week_number"),
+        "week_number > 0 and retained_users < cohort_users",
+        "retained_users",
+        "+1",
+        {("retention_cohorts", "retained_users = the cohort's users trading in the week")},
+    ),
+    (
+        "retention_cohorts",
+        ("cohort_week", "acquisition_channel", "week_number"),
+        "true",
+        "cohort_users",
+        "+1",
+        {
+            (
+                "retention_cohorts",
+                "cohort_users = users per week of their first trade and channel, at every week",
+            )
+        },
+    ),
+    (
+        "product_daily_kpis",
+        ("product_id", "activity_date"),
+        f"activity_date = '{LAST}'",
+        "new_traders",
+        "+1",
+        {("product_daily_kpis", PRODUCT_ACTIVITY), ("product_stage_kpis", STAGE_SUMS)},
+    ),
+    (
+        "product_daily_kpis",
+        ("product_id", "activity_date"),
+        f"activity_date >= '{LAST_3}' and subscribe_usd > 0",
+        "subscribe_usd",
+        "x1.1",
+        {("product_daily_kpis", PRODUCT_ACTIVITY)},
+    ),
+    (
+        "product_stage_kpis",
+        ("product_id", "stage_start_date"),
+        "is_current and volume_usd > 0",
+        "volume_usd",
+        "x1.1",
+        {("product_stage_kpis", STAGE_SUMS)},
+    ),
+    (
+        "product_stage_kpis",
+        ("product_id", "stage_start_date"),
+        "is_current",
+        "days_in_stage",
+        "+1",
+        {("product_stage_kpis", STAGE_SUMS)},
+    ),
+    (
+        "channel_performance",
+        ("month", "acquisition_channel"),
+        f"month = date_trunc('month', date '{LAST}')::date",
+        "new_traders",
+        "+1",
+        {("channel_performance", "new_traders = users per month of their first trade and channel")},
+    ),
+    (
+        "campaign_performance",
+        ("campaign_id",),
+        "true",
+        "participants",
+        "+1",
+        {
+            (
+                "campaign_performance",
+                "participants, cost_usd = the campaign's enrolled users and rewards paid by the"
+                " as-of date",
+            )
+        },
+    ),
+    (
+        "feedback_daily",
+        ("created_date", "category", "channel"),
+        f"created_date >= '{LAST_3}' and resolved_tickets < tickets",
+        "resolved_tickets",
+        "+1",
+        {
+            (
+                "feedback_daily",
+                "resolved_tickets, resolved_within_24h, csat_responses = staged tickets resolved,"
+                " resolved within 24 hours and rated",
+            )
+        },
+    ),
+    (
+        "acquisition_funnel",
+        ("registration_date", "acquisition_channel"),
+        f"registration_date >= '{LAST_3}' and traded_users < registered_users",
+        "traded_users",
+        "+1",
+        {
+            (
+                "acquisition_funnel",
+                "kyc_approved_users, deposited_users, traded_users = registrations whose first"
+                " approved KYC, completed deposit and trade came within the funnel window",
+            )
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("table", "keys", "where", "column", "change", "failures"),
+    CORRUPTIONS,
+    ids=[f"{c[0]}.{c[3]}{c[4]}" for c in CORRUPTIONS],
+)
+def test_a_wrong_number_fails_the_reconciliation_that_compares_it(
+    built: dict, table: str, keys: tuple, where: str, column: str, change: str, failures: set
+) -> None:
+    """One number of one row, among the days a daily run checks, made wrong: a count off by
+    one or a total off by 10%."""
+    url = built["url"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        picked = conn.execute(
+            f"select {', '.join(keys)}, {column} from marts.{table} where {where}"
+            f" order by {', '.join(keys)} desc limit 1"
+        ).fetchone()
+        assert picked is not None, f"no row of {table} where {where}"
+        *key_values, original = picked
+        wrong = original + 1 if change == "+1" else original * Decimal("1.1")
+        assert wrong != original
+        match = " and ".join(f"{k} = %s" for k in keys)
+        update = f"update marts.{table} set {column} = %s where {match}"
+        assert conn.execute(update, (wrong, *key_values)).rowcount == 1
+        try:
+            assert _critical_failures(url, full=table == "retention_cohorts") == failures
+        finally:
+            assert conn.execute(update, (original, *key_values)).rowcount == 1
 
 
 def test_an_old_day_is_left_to_the_full_audit(built: dict) -> None:
