@@ -3,7 +3,7 @@ activity, the completed transfers and the funnel's registrations."""
 
 from exops.marts import mart
 from exops.quality import reference
-from exops.quality.builders import day_over_day, mart_suite, reconciliation
+from exops.quality.builders import day_over_day, derived, mart_suite, reconciliation
 from exops.transform import project_vars
 
 
@@ -57,6 +57,14 @@ def suites(scope, tables):
             ),
             {"wau": 0, "mau": 0},
             reference.rolling_days(scope),
+        )
+    )
+    e.append(
+        derived(
+            "stickiness = active_users / mau",
+            ("activity_date",),
+            {"stickiness": ("active_users::numeric / nullif(mau, 0)", 1e-9)},
+            scope.days("activity_date"),
         )
     )
     # nothing below to reconcile the size of a day with: a bound on its change, reported

@@ -3,7 +3,7 @@
 from exops.contract import TICKET_CATEGORIES, TICKET_CHANNELS
 from exops.marts import mart
 from exops.quality import reference
-from exops.quality.builders import mart_suite, reconciliation, rows_rule
+from exops.quality.builders import derived, mart_suite, reconciliation, rows_rule
 
 
 def suites(scope, tables):
@@ -21,12 +21,20 @@ def suites(scope, tables):
             within,
         ),
         reconciliation(
-            "resolved_tickets, resolved_within_24h, csat_responses = staged tickets resolved,"
-            " resolved within 24 hours and rated",
+            "resolved_tickets, resolved_within_24h, csat_responses, avg_csat,"
+            " median_first_response_minutes = the staged tickets' resolutions, responses and"
+            " ratings",
             ("created_date", "category", "channel"),
             reference.ticket_outcomes(scope),
-            {"resolved_tickets": 0, "resolved_within_24h": 0, "csat_responses": 0},
+            {
+                "resolved_tickets": 0,
+                "resolved_within_24h": 0,
+                "csat_responses": 0,
+                "avg_csat": 1e-9,
+                "median_first_response_minutes": 1e-6,
+            },
             within,
+            nullable=("avg_csat", "median_first_response_minutes"),
         ),
         rows_rule(
             "resolved tickets never exceed tickets",
@@ -39,6 +47,12 @@ def suites(scope, tables):
     nps.requires = {reference.SURVEY_RESPONSES}
     weeks = scope.periods("week_start", "week")
     nps.expectations += [
+        derived(
+            "nps = 100 x (promoters - detractors) / responses",
+            ("week_start", "product_line"),
+            {"nps": ("100 * (promoters - detractors)::numeric / nullif(responses, 0)", 1e-9)},
+            weeks,
+        ),
         reconciliation(
             "responses, promoters, passives, detractors = staged NPS responses per week and line",
             ("week_start", "product_line"),

@@ -2,7 +2,7 @@
 
 from exops.marts import mart
 from exops.quality import reference
-from exops.quality.builders import mart_suite, reconciliation, rows_rule
+from exops.quality.builders import derived, mart_suite, reconciliation, rows_rule
 
 TOTALS = {"trade_count": 0, "volume_usd": 0.01, "fees_usd": 0.01}
 
@@ -81,6 +81,12 @@ def suites(scope, tables):
                 "avg_daily_volume_usd": 0.01,
                 "avg_daily_traders": 1e-6,
             },
+            runs,
+        ),
+        derived(
+            "days_in_stage = stage_end_date - stage_start_date + 1",
+            ("product_id", "stage_start_date"),
+            {"days_in_stage": ("stage_end_date - stage_start_date + 1", 0)},
             runs,
         ),
         rows_rule(

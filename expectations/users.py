@@ -3,7 +3,7 @@
 from exops.contract import TIERS
 from exops.marts import mart
 from exops.quality import reference
-from exops.quality.builders import mart_suite, reconciliation, rows_rule
+from exops.quality.builders import derived, mart_suite, reconciliation, rows_rule
 from exops.transform import project_vars
 
 
@@ -100,6 +100,14 @@ def suites(scope, tables):
         ),
     ]
     retention.expectations.append(
+        derived(
+            "retention_rate = retained_users / cohort_users",
+            ("cohort_week", "acquisition_channel", "week_number"),
+            {"retention_rate": ("retained_users::numeric / nullif(cohort_users, 0)", 1e-9)},
+            activity_weeks,
+        )
+    )
+    retention.expectations.append(
         rows_rule(
             "retained users never exceed the cohort; weeks end by the as-of date",
             "select cohort_week, acquisition_channel, week_number from {batch}"
@@ -109,7 +117,12 @@ def suites(scope, tables):
         )
     )
     dormant = mart_suite(mart("dormant_recall_targets"), scope)
-    dormant.requires = {"marts.user_tier_daily"}
+    dormant.requires = {
+        "marts.user_tier_daily",
+        reference.TIER_SPELLS,
+        reference.USER_MONTHS,
+        reference.BALANCES,
+    }
     latest = "(select max(activity_date) from marts.user_tier_daily)"
     dormant.expectations.append(
         reconciliation(
@@ -122,4 +135,26 @@ def suites(scope, tables):
             actual="select 'dormant' as tier, count(*) as users from {batch} as mart",
         )
     )
+    as_of = f"date '{scope.as_of.isoformat()}'"
+    dormant.expectations += [
+        reconciliation(
+            "lifetime_volume_usd, lifetime_fees_usd, latest_equity_usd summed over targets ="
+            " the dormant users' activity and equity",
+            ("tier",),
+            reference.dormant_totals(scope),
+            {"lifetime_volume_usd": 0.01, "lifetime_fees_usd": 0.01, "latest_equity_usd": 0.01},
+            "true",
+            # no target at all: sums of 0
+            actual="select 'dormant' as tier,"
+            " coalesce(sum(lifetime_volume_usd), 0) as lifetime_volume_usd,"
+            " coalesce(sum(lifetime_fees_usd), 0) as lifetime_fees_usd,"
+            " coalesce(sum(latest_equity_usd), 0) as latest_equity_usd from {batch} as mart",
+        ),
+        derived(
+            "days_since_active = as-of date - last_active_date",
+            ("user_id",),
+            {"days_since_active": (f"{as_of} - last_active_date", 0)},
+            "true",
+        ),
+    ]
     return [tiers, transitions, retention, dormant]

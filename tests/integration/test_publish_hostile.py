@@ -32,15 +32,30 @@ RECIPIENTS = {
 
 
 def _add_hostile_campaigns(url: str) -> None:
+    """Two campaigns with hostile ids, staged as they came (10 enrolled users, 20 USD of
+    rewards each) and in the mart."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "insert into marts.campaign_performance values"
-            " (%s, 'fee_discount', 'spot', '2026-09-12', '2026-09-29', true, 10, 100, 1, 2, 1,"
+            " (%s, 'fee_discount', 'spot', '2026-09-12', '2026-09-29', true, 10, 100, 1, 51, 1,"
             " 1, 50, 5, 20, -0.75),"
-            " (%s, 'fee_discount', 'spot', '2026-09-13', '2026-09-27', true, 10, 100, 1, 2, 1,"
+            " (%s, 'fee_discount', 'spot', '2026-09-13', '2026-09-27', true, 10, 100, 1, 51, 1,"
             " 1, 50, 5, 20, -12.5)",
             (INJECTED, FORMULA),
         )
+        for campaign, start in ((INJECTED, "2026-09-12"), (FORMULA, "2026-09-13")):
+            conn.execute(
+                "insert into staging.stg_crm__campaigns values (%s, %s)", (campaign, start)
+            )
+            conn.execute(
+                "insert into staging.stg_crm__campaign_enrollments"
+                " select %s, 'h-' || k from generate_series(1, 10) as k",
+                (campaign,),
+            )
+            conn.execute(
+                "insert into staging.stg_crm__rewards values (%s, %s, 'h-1', 20, '2026-09-20')",
+                ("RW-" + campaign, campaign),
+            )
 
 
 def _raw_headers(path) -> list[str]:

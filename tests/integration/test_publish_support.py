@@ -3,8 +3,14 @@ tables, load audit and marts follow the contract, plus helpers to read the mail 
 
 The marts are written directly with the KPIS.md columns so that every number a test checks
 is known; their shapes match what dbt builds (dense days, four tiers, seven channels), and
-so do their numbers: the staged and priced relations the quality gate reconciles them with
-(``staging.stg_*``, ``intermediate.int_trades_priced``) are written to agree with them.
+so do their numbers: the staged and intermediate relations the quality gate reconciles them
+with (``staging.stg_*``, ``intermediate.int_*``: the priced trades, the users' first trades,
+active days, tier spells...) are written to agree with them.
+
+Who is in it: 13 users registered from August on (u_000000..u_000011; u_000012 long before),
+and 30 users registered in July (u_000013..u_000042, dormant throughout) whose first trades
+make the three retention cohorts of 10; the other traders (``x_``, ``n-``, ``a-`` ids) have
+no user record.
 """
 
 from __future__ import annotations
@@ -28,8 +34,14 @@ from exops.ingest.audit import ensure_raw_tables
 AS_OF = date(2026, 9, 30)
 FIRST = date(2026, 9, 1)
 EVIL_PRODUCT = "<script>alert(1)</script>"
-USER_EMAILS = [f"person{i}@example.com" for i in range(13)]
-USER_PHONES = [f"+44 20 7946 {1000 + i}" for i in range(13)]
+USERS = 43
+USER_EMAILS = [f"person{i}@example.com" for i in range(USERS)]
+USER_PHONES = [f"+44 20 7946 {1000 + i}" for i in range(USERS)]
+# the retention cohorts (Monday of the week of the first trade): 10 users each, and how many
+# of them trade again the week after
+COHORTS = {date(2026, 8, 31): 5, date(2026, 9, 7): 5, date(2026, 9, 14): 2}
+ACTIVE_USERS = 120  # the same users active every day: WAU = MAU = 120
+NEW_TRADERS = 3  # first trades a day
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 PHONE_RE = re.compile(r"\+\d{1,3}[ \d]{8,}")
 
@@ -93,7 +105,11 @@ def exchange_row(d: date) -> tuple:
     volume = 400_000 if last else 1_000_000 + (d.day % 3) * 10_000
     traders = 40 if last else 100 + d.day % 2
     registrations = {date(2026, 9, 2): 1, date(2026, 9, 3): 1}.get(d, 0)  # u_000010, u_000011
-    return (d, 90, volume, 950.5, traders, 120, 300, 600, 0.2, registrations, 3, 50_000, 30_000)
+    active = ACTIVE_USERS
+    return (
+        d, 90, volume, 950.5, traders, active, active, active, 1, registrations, NEW_TRADERS,
+        50_000, 30_000,
+    )  # fmt: skip
 
 
 def build_sample(url: str) -> None:
@@ -106,10 +122,11 @@ def build_sample(url: str) -> None:
 
 
 def _raw(conn: psycopg.Connection) -> None:
-    # u_000012 registered long before the first day with data: dormant throughout
-    for i in range(13):
+    # u_000012 and u_000013.. registered long before the first day with data: dormant
+    for i in range(USERS):
         reg = f"2026-08-{20 + i:02d}T10:00:00Z" if i < 10 else f"2026-09-{i - 8:02d}T10:00:00Z"
         reg = "2026-07-01T10:00:00Z" if i == 12 else reg
+        reg = f"2026-07-{i - 11:02d}T10:00:00Z" if i > 12 else reg
         conn.execute(
             "insert into raw.crm_users (user_id, registered_at, country, acquisition_channel,"
             " referrer_user_id, kyc_level, email, phone, device_id, signup_ip, updated_at,"
@@ -234,7 +251,9 @@ def _staged(conn: psycopg.Connection) -> None:
           volume_usd numeric, fees_usd numeric);
         create table staging.stg_feedback__tickets as
           select 'K-' || d::date || '-' || cat || '-' || ch as ticket_id, d::date as created_date,
-                 cat as category, ch as channel
+                 cat as category, ch as channel, d + interval '9 hours' as created_at,
+                 d + interval '9 hours 30 minutes' as first_response_at,
+                 d + interval '10 hours' as resolved_at, 4.5 as csat
             from generate_series(date '2026-09-01', date '2026-09-30', interval '1 day') d,
                  unnest(array['deposit_withdrawal', 'trading', 'kyc', 'fees', 'app_bug',
                               'campaign', 'account_security', 'other']) cat,
@@ -258,6 +277,103 @@ def _staged(conn: psycopg.Connection) -> None:
             "insert into intermediate.int_trades_priced values (%s, %s, %s, %s, %s, %s, %s, %s)",
             [t for d in _days() for t in _trades_of(d)],
         )
+    _user_layers(conn)
+
+
+def _first_traders() -> dict[date, list[str]]:
+    """NEW_TRADERS first trades a day: the cohort users in their cohort week, the rest
+    traders without a user record."""
+    cohort_users = {
+        week: [f"u_{13 + 10 * n + k:06d}" for k in range(10)] for n, week in enumerate(COHORTS)
+    }
+    out = {}
+    for d in _days():
+        week = d - timedelta(days=d.weekday())
+        queue = cohort_users.get(week, [])
+        users = [queue.pop(0) for _ in range(min(NEW_TRADERS, len(queue)))]
+        out[d] = users + [f"n-{d}-{k}" for k in range(NEW_TRADERS - len(users))]
+    assert not any(cohort_users.values()), "every cohort user has a first trade"
+    return out
+
+
+def _user_layers(conn: psycopg.Connection) -> None:
+    """The per-user intermediates and the staged campaigns, balances and wealth events that
+    the sample marts' other numbers add up from."""
+    conn.execute(
+        f"""
+        create table intermediate.int_user_first_trades (user_id text, first_trade_at
+          timestamptz, first_trade_date date);
+        create table intermediate.int_user_product_first_trades (user_id text,
+          product_id text, first_trade_date date);
+        create table intermediate.int_user_trading_weeks (user_id text, trade_week date);
+        -- ACTIVE_USERS users without a user record, active every day since August
+        create table intermediate.int_user_activity_daily as
+          select 'a-' || k as user_id, d::date as activity_date, true as is_active,
+                 0::numeric as volume_usd, 0::numeric as fees_usd, 0::numeric as deposits_usd,
+                 0::numeric as withdrawals_usd
+            from generate_series(0, {ACTIVE_USERS - 1}) as k,
+                 generate_series(date '2026-08-01', date '{AS_OF}', interval '1 day') as d;
+        -- u_000010's fees in September: cohort_ltv's September cohort
+        create table intermediate.int_user_activity_monthly as
+          select 'u_000010' as user_id, date '2026-09-01' as activity_month,
+                 0::numeric as volume_usd, 25::numeric as fees_usd,
+                 25::numeric as fees_since_registration_usd;
+        create table intermediate.int_transfers_priced as
+          select 'D-' || d::date as transfer_id, 'a-0' as user_id, 'deposit' as direction,
+                 50000::numeric as amount_usd, d::date as created_date
+            from generate_series(date '{FIRST}', date '{AS_OF}', interval '1 day') as d
+          union all
+          select 'W-' || d::date, 'a-1', 'withdrawal', 30000, d::date
+            from generate_series(date '{FIRST}', date '{AS_OF}', interval '1 day') as d;
+        create table intermediate.int_wealth_events_priced (event_id text, user_id text,
+          product_id text, event_type text, amount_usd numeric, event_date date);
+        create table staging.stg_exchange__account_balances (user_id text,
+          snapshot_date date, equity_usd numeric);
+        -- the sample's tiers: before August dormant, u_000000..2 active, the others new
+        create table intermediate.int_user_tier_spells as
+          select user_id,
+                 case when registered_date < '2026-08-01' then 'dormant'
+                      when user_id <= 'u_000002' then 'active' else 'new' end as tier,
+                 null::text as from_tier, registered_date as valid_from,
+                 date '9999-12-31' as valid_to
+            from staging.stg_crm__users;
+        create table intermediate.int_user_tier_changes as
+          select user_id, valid_from, tier, from_tier from intermediate.int_user_tier_spells;
+        create table intermediate.int_users_funnel_steps as
+          select user_id, registered_at, registered_date, acquisition_channel,
+                 null::timestamptz as first_kyc_approved_at,
+                 null::timestamptz as first_deposit_at, null::timestamptz as first_trade_at
+            from staging.stg_crm__users;
+        -- C1: 40 participants, 100 USD of rewards; C2: 3 participants, none yet
+        create table staging.stg_crm__campaigns as
+          select * from (values ('C1', date '2026-09-10'), ('C2', date '{AS_OF}'))
+            as c (campaign_id, start_date);
+        create table staging.stg_crm__campaign_enrollments as
+          select 'C1' as campaign_id, 'e-' || k as user_id from generate_series(1, 40) as k
+          union all select 'C2', 'e-' || k from generate_series(1, 3) as k;
+        create table staging.stg_crm__rewards as
+          select 'RW-1' as reward_id, 'C1' as campaign_id, 'e-1' as user_id,
+                 100::numeric as amount_usd, date '2026-09-20' as paid_date;
+        """,
+    )
+    with conn.cursor() as cur:
+        firsts = _first_traders()
+        cur.executemany(
+            "insert into intermediate.int_user_first_trades values (%s, %s, %s)",
+            [(u, f"{d}T12:00:00Z", d) for d, users in firsts.items() for u in users],
+        )
+        cur.executemany(
+            "insert into intermediate.int_user_product_first_trades values (%s, 'BTC-USDT', %s)",
+            [(users[0], d) for d, users in firsts.items()],
+        )
+        weeks = []
+        for n, (week, again) in enumerate(COHORTS.items()):
+            for k in range(10):
+                user = f"u_{13 + 10 * n + k:06d}"
+                weeks.append((user, week))
+                if k < again:
+                    weeks.append((user, week + timedelta(days=7)))
+        cur.executemany("insert into intermediate.int_user_trading_weeks values (%s, %s)", weeks)
 
 
 def _marts(conn: psycopg.Connection) -> None:
@@ -278,11 +394,17 @@ def _marts(conn: psycopg.Connection) -> None:
         " 0, 0, 0, 0, 0)",
         (EVIL_PRODUCT, AS_OF),
     )
+    # the product's days: one run of daily operations
+    ins(
+        "insert into marts.product_stage_kpis select 'BTC-USDT', 'spot', 'daily_operations',"
+        " min(activity_date), max(activity_date), count(*), sum(volume_usd), avg(volume_usd),"
+        " avg(traders), sum(new_traders), sum(fees_usd), true from marts.product_daily_kpis"
+        " where product_id = 'BTC-USDT'"
+    )
     ins(
         "insert into marts.product_stage_kpis values"
-        " ('BTC-USDT', 'spot', 'daily_operations', %s, %s, 30, 1, 1, 1, 3, 1, true),"
         " (%s, 'spot', 'cold_start', %s, %s, 1, 0, 0, 0, 0, 0, true)",
-        (FIRST, AS_OF, EVIL_PRODUCT, AS_OF, AS_OF),
+        (EVIL_PRODUCT, AS_OF, AS_OF),
     )
     # every registered user in exactly one tier each day: those registered before August
     # 'dormant', then at most 3 'active', the rest 'new'
@@ -302,21 +424,25 @@ def _marts(conn: psycopg.Connection) -> None:
         """,
         (FIRST, AS_OF),
     )
+    # two users move up from new to active and two down: the tiers' counts stay put
     ins(
-        "insert into marts.user_tier_transitions values (%s, 'new', 'active', 2)",
-        (AS_OF,),
+        "insert into marts.user_tier_transitions values (%s, 'new', 'active', 2),"
+        " (%s, 'active', 'new', 2)",
+        (AS_OF, AS_OF),
     )
-    for week, rate in ((date(2026, 8, 31), 0.5), (date(2026, 9, 7), 0.5), (date(2026, 9, 14), 0.2)):
-        ins(
-            "insert into marts.retention_cohorts values (%s, 'all', 0, 10, 10, 1),"
-            " (%s, 'all', 1, 10, %s, %s)",
-            (week, week, int(rate * 10), rate),
-        )
+    for week, again in COHORTS.items():
+        for channel in ("organic", "all"):
+            ins(
+                "insert into marts.retention_cohorts values (%s, %s, 0, 10, 10, 1),"
+                " (%s, %s, 1, 10, %s, %s)",
+                (week, channel, week, channel, again, Decimal(again) / 10),
+            )
     # the two September registrations (organic) and nobody reaching a funnel step
     ins(
         """
         insert into marts.acquisition_funnel
-        select d::date, c, n, 0, 0, 0, null, null, null, null, d::date <= %s::date - 7
+        select d::date, c, n, 0, 0, 0, nullif(0, n), nullif(0, n), nullif(0, n), null,
+               d::date <= %s::date - 7
           from generate_series(%s::date, %s::date, interval '1 day') d, unnest(%s::text[]) c,
                lateral (select count(*) as n from staging.stg_crm__users u
                          where u.registered_date = d::date and u.acquisition_channel = c) r
@@ -325,16 +451,17 @@ def _marts(conn: psycopg.Connection) -> None:
     )
     ins(
         "insert into marts.channel_performance select '2026-09-01', c,"
-        " 1000, case c when 'organic' then 2 else 0 end, 20, 50 from unnest(%s::text[]) c",
+        " 1000, case c when 'organic' then 2 else 0 end, case c when 'organic' then 30 else 0"
+        " end, case c when 'organic' then 1000 / 30::numeric end from unnest(%s::text[]) c",
         (CHANNELS,),
     )
     ins("insert into marts.cohort_ltv values ('2026-09-01', 'organic', 0, 2, 25, 12.5, false)")
     ins(
         "insert into marts.campaign_performance values"
-        " ('C1', 'fee_discount', 'spot', '2026-09-10', %s, true, 40, 400, 1, 2, 1, 1, 500,"
-        " 50, 100, -0.5),"
+        " ('C1', 'fee_discount', 'spot', '2026-09-10', %s, true, 40, 400, 1000, 1500, 1000,"
+        " 1000, 500, 50, 100, -0.5),"
         " ('C2', 'trading_competition', null, %s, '2026-10-20', false, 3, 300, 0, 0, 0, 0,"
-        " null, null, 0, null)",
+        " 0, 0, 0, null)",
         (AS_OF - timedelta(days=2), AS_OF),
     )
     ins(
@@ -362,8 +489,9 @@ def _marts(conn: psycopg.Connection) -> None:
         (AS_OF, AS_OF, AS_OF),
     )
     ins(
-        "insert into marts.dormant_recall_targets values ('u_000012', 'organic', 'GB',"
-        " '2026-07-01', null, null, 0, 0, 0)"
+        "insert into marts.dormant_recall_targets select user_id, 'organic', 'GB',"
+        " registered_date, null, null, 0, 0, 0 from staging.stg_crm__users"
+        " where registered_date < '2026-08-01'"
     )
 
 

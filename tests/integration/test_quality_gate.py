@@ -77,6 +77,10 @@ def test_broken_mart_blocks_publishing_with_one_dq_email(env):
             ("exchange_daily_kpis", EXCHANGE_TRADES),
             ("product_daily_kpis", PRODUCT_SUMS),
             ("acquisition_funnel", FUNNEL),
+            (
+                "acquisition_funnel",
+                "kyc_rate, deposit_rate, trade_rate = each step / registered_users",
+            ),
             ("exchange_daily_kpis", REGISTRATIONS),
         }
         assert info.value.result.dq_email_sent is (attempt == 0)

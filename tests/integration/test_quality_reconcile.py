@@ -50,6 +50,27 @@ PRODUCT_ACTIVITY = (
     "new_traders, subscribe_usd, redeem_usd, subscribers = the product's first trades"
     " and wealth events of the day"
 )
+FUNNEL_STEPS = (
+    "kyc_approved_users, deposited_users, traded_users, median_hours_to_first_trade ="
+    " registrations whose first approved KYC, completed deposit and trade came within"
+    " the funnel window"
+)
+FUNNEL_RATES = "kyc_rate, deposit_rate, trade_rate = each step / registered_users"
+TICKET_OUTCOMES = (
+    "resolved_tickets, resolved_within_24h, csat_responses, avg_csat,"
+    " median_first_response_minutes = the staged tickets' resolutions, responses and ratings"
+)
+CAMPAIGN_MEMBERS = (
+    "participants, cost_usd = the campaign's enrolled users and rewards paid by the as-of date"
+)
+COHORT_FEES = (
+    "cumulative_fees_usd = the cohort's user fees since registration, to the end of the"
+    " offset's month"
+)
+DORMANT_TOTALS = (
+    "lifetime_volume_usd, lifetime_fees_usd, latest_equity_usd summed over targets ="
+    " the dormant users' activity and equity"
+)
 STAGE_SUMS = (
     "days_in_stage, volume_usd, fees_usd, new_traders, daily averages ="
     " product_daily_kpis over the run's days"
@@ -185,8 +206,10 @@ def test_three_more_registrations_in_a_channel_fail(built: dict) -> None:
         "update marts.acquisition_funnel set registered_users = registered_users - 3" + where,
         (LAST,),
     ):
+        # the channel's step rates are over the wrong registrations too
         assert _critical_failures(built["url"]) == {
             ("acquisition_funnel", FUNNEL),
+            ("acquisition_funnel", FUNNEL_RATES),
             (EXCHANGE, REGISTRATIONS),
         }
 
@@ -210,8 +233,10 @@ def test_one_more_user_in_a_tier_fails(built: dict) -> None:
 LAST_3 = LAST - timedelta(days=LATE)
 
 # (mart, keys, the row picked (among the daily run's days, except for the retention cohorts:
-# the daily run's last day, a Friday, ends no week, so --full checks them), column, how it is
-# made wrong, the critical failures that must follow: exactly these)
+# the daily run's last day, a Friday, ends no week, so --full checks them; the campaigns and
+# the dormant targets are checked whole every run), column, how it is made wrong (a count off
+# by one, a total, a rate or an average off by 10%), the critical failures that must follow:
+# exactly these)
 CORRUPTIONS = [
     (
         EXCHANGE,
@@ -227,7 +252,7 @@ CORRUPTIONS = [
         f"activity_date = '{LAST}'",
         "active_users",
         "+1",
-        {(EXCHANGE, EXCHANGE_ACTIVITY)},
+        {(EXCHANGE, EXCHANGE_ACTIVITY), (EXCHANGE, "stickiness = active_users / mau")},
     ),
     (
         EXCHANGE,
@@ -243,7 +268,7 @@ CORRUPTIONS = [
         f"activity_date = '{LAST}'",
         "mau",
         "+1",
-        {(EXCHANGE, ROLLING)},
+        {(EXCHANGE, ROLLING), (EXCHANGE, "stickiness = active_users / mau")},
     ),
     (
         EXCHANGE,
@@ -283,7 +308,10 @@ CORRUPTIONS = [
         "week_number > 0 and retained_users < cohort_users",
         "retained_users",
         "+1",
-        {("retention_cohorts", "retained_users = the cohort's users trading in the week")},
+        {
+            ("retention_cohorts", "retained_users = the cohort's users trading in the week"),
+            ("retention_cohorts", "retention_rate = retained_users / cohort_users"),
+        },
     ),
     (
         "retention_cohorts",
@@ -295,7 +323,8 @@ CORRUPTIONS = [
             (
                 "retention_cohorts",
                 "cohort_users = users per week of their first trade and channel, at every week",
-            )
+            ),
+            ("retention_cohorts", "retention_rate = retained_users / cohort_users"),
         },
     ),
     (
@@ -328,7 +357,10 @@ CORRUPTIONS = [
         "is_current",
         "days_in_stage",
         "+1",
-        {("product_stage_kpis", STAGE_SUMS)},
+        {
+            ("product_stage_kpis", STAGE_SUMS),
+            ("product_stage_kpis", "days_in_stage = stage_end_date - stage_start_date + 1"),
+        },
     ),
     (
         "channel_performance",
@@ -344,13 +376,7 @@ CORRUPTIONS = [
         "true",
         "participants",
         "+1",
-        {
-            (
-                "campaign_performance",
-                "participants, cost_usd = the campaign's enrolled users and rewards paid by the"
-                " as-of date",
-            )
-        },
+        {("campaign_performance", CAMPAIGN_MEMBERS)},
     ),
     (
         "feedback_daily",
@@ -358,13 +384,7 @@ CORRUPTIONS = [
         f"created_date >= '{LAST_3}' and resolved_tickets < tickets",
         "resolved_tickets",
         "+1",
-        {
-            (
-                "feedback_daily",
-                "resolved_tickets, resolved_within_24h, csat_responses = staged tickets resolved,"
-                " resolved within 24 hours and rated",
-            )
-        },
+        {("feedback_daily", TICKET_OUTCOMES)},
     ),
     (
         "acquisition_funnel",
@@ -372,44 +392,223 @@ CORRUPTIONS = [
         f"registration_date >= '{LAST_3}' and traded_users < registered_users",
         "traded_users",
         "+1",
+        {("acquisition_funnel", FUNNEL_STEPS), ("acquisition_funnel", FUNNEL_RATES)},
+    ),
+    (
+        "acquisition_funnel",
+        ("registration_date", "acquisition_channel"),
+        f"registration_date >= '{LAST_3}' and median_hours_to_first_trade is not null",
+        "median_hours_to_first_trade",
+        "x1.1",
+        {("acquisition_funnel", FUNNEL_STEPS)},
+    ),
+    (
+        "acquisition_funnel",
+        ("registration_date", "acquisition_channel"),
+        f"registration_date >= '{LAST_3}' and kyc_rate is not null",
+        "kyc_rate",
+        "x1.1",
+        {("acquisition_funnel", FUNNEL_RATES)},
+    ),
+    (
+        EXCHANGE,
+        ("activity_date",),
+        f"activity_date = '{LAST}'",
+        "stickiness",
+        "x1.1",
+        {(EXCHANGE, "stickiness = active_users / mau")},
+    ),
+    (
+        "feedback_daily",
+        ("created_date", "category", "channel"),
+        f"created_date >= '{LAST_3}' and avg_csat is not null",
+        "avg_csat",
+        "x1.1",
+        {("feedback_daily", TICKET_OUTCOMES)},
+    ),
+    (
+        "feedback_daily",
+        ("created_date", "category", "channel"),
+        f"created_date >= '{LAST_3}' and median_first_response_minutes is not null",
+        "median_first_response_minutes",
+        "x1.1",
+        {("feedback_daily", TICKET_OUTCOMES)},
+    ),
+    (
+        "nps_weekly",
+        ("week_start", "product_line"),
+        f"week_start >= date_trunc('week', date '{LAST_3}')::date and nps <> 0",
+        "nps",
+        "x1.1",
+        {("nps_weekly", "nps = 100 x (promoters - detractors) / responses")},
+    ),
+    (
+        "channel_performance",
+        ("month", "acquisition_channel"),
+        f"month = date_trunc('month', date '{LAST}')::date and cac_usd > 0",
+        "cac_usd",
+        "x1.1",
+        {("channel_performance", "cac_usd = spend_usd / new_traders")},
+    ),
+    (
+        "cohort_ltv",
+        ("cohort_month", "acquisition_channel", "months_since_registration"),
+        "(cohort_month + make_interval(months => months_since_registration))::date"
+        f" = date_trunc('month', date '{LAST}')::date and cumulative_fees_usd > 0",
+        "cumulative_fees_usd",
+        "x1.1",
+        {
+            ("cohort_ltv", COHORT_FEES),
+            ("cohort_ltv", "ltv_usd = cumulative_fees_usd / cohort_users"),
+        },
+    ),
+    (
+        "cohort_ltv",
+        ("cohort_month", "acquisition_channel", "months_since_registration"),
+        "(cohort_month + make_interval(months => months_since_registration))::date"
+        f" = date_trunc('month', date '{LAST}')::date and ltv_usd > 0",
+        "ltv_usd",
+        "x1.1",
+        {("cohort_ltv", "ltv_usd = cumulative_fees_usd / cohort_users")},
+    ),
+    (
+        "retention_cohorts",
+        ("cohort_week", "acquisition_channel", "week_number"),
+        "week_number > 0 and retention_rate > 0",
+        "retention_rate",
+        "x1.1",
+        {("retention_cohorts", "retention_rate = retained_users / cohort_users")},
+    ),
+    (
+        "campaign_performance",
+        ("campaign_id",),
+        "incremental_volume_usd <> 0",
+        "incremental_volume_usd",
+        "x1.1",
         {
             (
-                "acquisition_funnel",
-                "kyc_approved_users, deposited_users, traded_users = registrations whose first"
-                " approved KYC, completed deposit and trade came within the funnel window",
+                "campaign_performance",
+                "incremental_volume_usd = participants x (participants' volume change per"
+                " participant - controls' per control)",
             )
         },
+    ),
+    (
+        "campaign_performance",
+        ("campaign_id",),
+        "cost_usd > 0",
+        "cost_usd",
+        "x1.1",
+        {("campaign_performance", CAMPAIGN_MEMBERS)},
+    ),
+    (
+        "product_stage_kpis",
+        ("product_id", "stage_start_date"),
+        "is_current and avg_daily_traders > 0",
+        "avg_daily_traders",
+        "x1.1",
+        {("product_stage_kpis", STAGE_SUMS)},
+    ),
+    (
+        "dormant_recall_targets",
+        ("user_id",),
+        "lifetime_volume_usd > 0",
+        "lifetime_volume_usd",
+        "x1.1",
+        {("dormant_recall_targets", DORMANT_TOTALS)},
+    ),
+    (
+        "dormant_recall_targets",
+        ("user_id",),
+        "latest_equity_usd > 0",
+        "latest_equity_usd",
+        "x1.1",
+        {("dormant_recall_targets", DORMANT_TOTALS)},
+    ),
+    (
+        "dormant_recall_targets",
+        ("user_id",),
+        "days_since_active is not null",
+        "days_since_active",
+        "+1",
+        {("dormant_recall_targets", "days_since_active = as-of date - last_active_date")},
     ),
 ]
 
 
+def _batches(corruptions: list[tuple]) -> list[list[tuple]]:
+    """The corruptions in as few validations as can tell them apart: no two in one batch
+    share an expectation they must fail, and the retention cohorts' (checked with --full)
+    are a batch of their own."""
+    batches: list[list[tuple]] = []
+    for full in (False, True):
+        these: list[list[tuple]] = []
+        for c in corruptions:
+            if (c[0] == "retention_cohorts") != full:
+                continue
+            for batch in these:
+                if not any(c[5] & other[5] for other in batch):
+                    batch.append(c)
+                    break
+            else:
+                these.append([c])
+        batches += these
+    return batches
+
+
+BATCHES = _batches(CORRUPTIONS)
+
+
 @pytest.mark.parametrize(
-    ("table", "keys", "where", "column", "change", "failures"),
-    CORRUPTIONS,
-    ids=[f"{c[0]}.{c[3]}{c[4]}" for c in CORRUPTIONS],
+    "batch", BATCHES, ids=[",".join(f"{c[0]}.{c[3]}{c[4]}" for c in b) for b in BATCHES]
 )
 def test_a_wrong_number_fails_the_reconciliation_that_compares_it(
-    built: dict, table: str, keys: tuple, where: str, column: str, change: str, failures: set
+    built: dict, batch: list[tuple]
 ) -> None:
-    """One number of one row, among the days a daily run checks, made wrong: a count off by
-    one or a total off by 10%."""
+    """One number of one row per mart and column, among the days a daily run checks, made
+    wrong (a count off by one, a total, a rate or an average off by 10%): the run fails
+    exactly the expectations each must fail, and each one's examples show the row."""
     url = built["url"]
+    restore = []
     with psycopg.connect(url, autocommit=True) as conn:
-        picked = conn.execute(
-            f"select {', '.join(keys)}, {column} from marts.{table} where {where}"
-            f" order by {', '.join(keys)} desc limit 1"
-        ).fetchone()
-        assert picked is not None, f"no row of {table} where {where}"
-        *key_values, original = picked
-        wrong = original + 1 if change == "+1" else original * Decimal("1.1")
-        assert wrong != original
-        match = " and ".join(f"{k} = %s" for k in keys)
-        update = f"update marts.{table} set {column} = %s where {match}"
-        assert conn.execute(update, (wrong, *key_values)).rowcount == 1
         try:
-            assert _critical_failures(url, full=table == "retention_cohorts") == failures
+            made = []
+            for table, keys, where, column, change, failures in batch:
+                picked = conn.execute(
+                    f"select {', '.join(keys)}, {column} from marts.{table} where {where}"
+                    f" order by {', '.join(keys)} desc limit 1"
+                ).fetchone()
+                assert picked is not None, f"no row of {table} where {where}"
+                *key_values, original = picked
+                wrong = original + 1 if change == "+1" else original * Decimal("1.1")
+                assert wrong != original
+                match = " and ".join(f"{k} = %s" for k in keys)
+                update = f"update marts.{table} set {column} = %s where {match}"
+                assert conn.execute(update, (wrong, *key_values)).rowcount == 1
+                restore.append((update, original, key_values))
+                made.append((dict(zip(keys, key_values, strict=True)), failures))
+            full = batch[0][0] == "retention_cohorts"
+            with pytest.raises(QualityGateFailed) as info:
+                validate(url, full=full)
+            found = {(r.suite, r.expectation): r for r in info.value.result.critical_failures}
+            assert set(found) == set().union(*(c[5] for c in batch))
+            for key, failures in made:
+                for failure in failures:
+                    shown = [
+                        {k: v for k, v in row.items() if k in key}
+                        for row in found[failure].examples
+                    ]
+                    expected = {
+                        k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in key.items()
+                    }
+                    assert any(all(expected[k] == v for k, v in row.items()) for row in shown), (
+                        failure,
+                        key,
+                        found[failure].examples,
+                    )
         finally:
-            assert conn.execute(update, (original, *key_values)).rowcount == 1
+            for update, original, key_values in reversed(restore):
+                assert conn.execute(update, (original, *key_values)).rowcount == 1
 
 
 def test_an_old_day_is_left_to_the_full_audit(built: dict) -> None:

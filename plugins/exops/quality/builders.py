@@ -62,6 +62,7 @@ def reconciliation(
     window: str,
     actual: str | None = None,
     severity: str = CRITICAL,
+    nullable: tuple[str, ...] = (),
 ) -> Any:
     """Passes when the mart's numbers equal those recomputed from the layer below.
 
@@ -69,22 +70,25 @@ def reconciliation(
     counts as 0); ``actual`` likewise over ``{batch} as mart`` (default: the mart's own
     rows within ``window``). ``compare`` maps each column to its tolerance: 0 for counts and
     exact sums, 0.01 for USD. A group on either side only, a null, or a difference beyond
-    the tolerance is an unexpected row showing both values.
+    the tolerance is an unexpected row showing both values. The ``nullable`` columns (an
+    average, a median: null over nothing) match when both sides are null, and a missing group
+    is null for them.
     """
     columns = ", ".join((*keys, *compare))
     if actual is None:
         actual = f"select {columns} from {{batch}} as mart where {window}"
+
+    def expected_value(c: str) -> str:
+        return f"expected.{c}" if c in nullable else f"coalesce(expected.{c}, 0)"
+
     shown = ", ".join(
-        [
-            *keys,
-            *(
-                f"actual.{c} as mart_{c}, coalesce(expected.{c}, 0) as expected_{c}"
-                for c in compare
-            ),
-        ]
+        [*keys, *(f"actual.{c} as mart_{c}, {expected_value(c)} as expected_{c}" for c in compare)]
     )
     differs = " or ".join(
-        f"coalesce(abs(actual.{c} - coalesce(expected.{c}, 0)) > {tolerance}, true)"
+        f"coalesce(abs(actual.{c} - {expected_value(c)}) > {tolerance},"
+        f" (actual.{c} is null) <> ({expected_value(c)} is null))"
+        if c in nullable
+        else f"coalesce(abs(actual.{c} - {expected_value(c)}) > {tolerance}, true)"
         for c, tolerance in compare.items()
     )
     return rows_rule(
@@ -92,6 +96,28 @@ def reconciliation(
         f"with actual as ({actual}), expected as ({expected}) "
         f"select {shown} from actual full join expected using ({', '.join(keys)}) "
         f"where {differs} order by {', '.join(keys)}",
+        severity,
+    )
+
+
+def derived(
+    name: str,
+    keys: tuple[str, ...],
+    formulas: dict[str, tuple[str, float]],
+    window: str,
+    severity: str = CRITICAL,
+) -> Any:
+    """Passes when each derived column (a rate, a ratio, a difference) of the mart's rows
+    within ``window`` equals its formula over the row's own columns: ``formulas`` maps the
+    column to (SQL formula, tolerance); both null, or both set and within the tolerance."""
+    shown = ", ".join([*keys, *(f"{c}, {f} as expected_{c}" for c, (f, _) in formulas.items())])
+    differs = " or ".join(
+        f"coalesce(abs({c} - ({f})) > {tolerance}, ({c} is null) <> (({f}) is null))"
+        for c, (f, tolerance) in formulas.items()
+    )
+    return rows_rule(
+        name,
+        f"select {shown} from {{batch}} where {window} and ({differs}) order by {', '.join(keys)}",
         severity,
     )
 

@@ -24,6 +24,8 @@ REWARDS = "staging.stg_crm__rewards"
 FIRST_TRADES = "intermediate.int_user_first_trades"
 PRODUCT_FIRST_TRADES = "intermediate.int_user_product_first_trades"
 USER_DAYS = "intermediate.int_user_activity_daily"
+USER_MONTHS = "intermediate.int_user_activity_monthly"
+BALANCES = "staging.stg_exchange__account_balances"
 TRADING_WEEKS = "intermediate.int_user_trading_weeks"
 TIER_CHANGES = "intermediate.int_user_tier_changes"
 TIER_SPELLS = "intermediate.int_user_tier_spells"
@@ -339,12 +341,15 @@ def campaign_members(scope: Scope) -> str:
 
 def ticket_outcomes(scope: Scope) -> str:
     """Staged tickets (latest state) per creation day, category and channel: resolved, resolved
-    within 24 hours, rated."""
+    within 24 hours, rated, the mean rating and the median minutes to the first response."""
     return (
         "select created_date, category, channel,"
         " count(*) filter (where resolved_at is not null) as resolved_tickets,"
         " count(*) filter (where resolved_at - created_at <= interval '24 hours')"
-        " as resolved_within_24h, count(csat) as csat_responses"
+        " as resolved_within_24h, count(csat) as csat_responses,"
+        " avg(csat::numeric) as avg_csat,"
+        " extract(epoch from percentile_cont(0.5) within group"
+        " (order by first_response_at - created_at)) / 60 as median_first_response_minutes"
         f" from {TICKETS} where {scope.days('created_date')} group by 1, 2, 3"
     )
 
@@ -352,7 +357,7 @@ def ticket_outcomes(scope: Scope) -> str:
 def funnel_steps(first_day, as_of, window_hours: int) -> str:
     """Per registration day (``first_day``..``as_of``) and channel: the users whose first
     approved KYC, first completed deposit and first trade came within ``window_hours`` of
-    registering."""
+    registering, and the median hours to that first trade."""
     within = f"between interval '0' and interval '{window_hours} hours'"
     return (
         "select registered_date as registration_date, acquisition_channel,"
@@ -360,7 +365,52 @@ def funnel_steps(first_day, as_of, window_hours: int) -> str:
         " as kyc_approved_users,"
         f" count(*) filter (where first_deposit_at - registered_at {within})"
         " as deposited_users,"
-        f" count(*) filter (where first_trade_at - registered_at {within}) as traded_users"
+        f" count(*) filter (where first_trade_at - registered_at {within}) as traded_users,"
+        " extract(epoch from percentile_cont(0.5) within group"
+        f" (order by first_trade_at - registered_at) filter"
+        f" (where first_trade_at - registered_at {within})) / 3600"
+        " as median_hours_to_first_trade"
         f" from {FUNNEL_STEPS} where registered_date >= {_date(first_day)}"
         f" and registered_date <= {_date(as_of)} group by 1, 2"
+    )
+
+
+def cohort_fees(scope: Scope) -> str:
+    """Per registration month, channel and month offset whose month holds a day the run
+    checks: the user fees of the month's registrations (from their registration on) up to the
+    end of that month (the as-of date at the latest: nothing later is loaded)."""
+    first = f"date_trunc('month', {_date(scope.start)})::date"
+    last = f"date_trunc('month', {_date(scope.as_of)})::date"
+    cohort = "date_trunc('month', users.registered_date)::date"
+    return (
+        f"with checked as (select month::date from generate_series({first}, {last},"
+        " interval '1 month') as month), "
+        f"fees as (select {cohort} as cohort_month, users.acquisition_channel, checked.month,"
+        " sum(user_months.fees_since_registration_usd) as cumulative_fees_usd"
+        f" from {USER_MONTHS} as user_months join {USERS} as users using (user_id)"
+        " join checked on user_months.activity_month <= checked.month"
+        f" where users.registered_date <= {_date(scope.as_of)}"
+        f" and {cohort} <= checked.month group by 1, 2, 3) "
+        "select cohort_month, acquisition_channel,"
+        " ((extract(year from month) - extract(year from cohort_month)) * 12"
+        " + extract(month from month) - extract(month from cohort_month))::integer"
+        " as months_since_registration, cumulative_fees_usd from fees"
+    )
+
+
+def dormant_totals(scope: Scope) -> str:
+    """The users whose tier on the as-of date is dormant: their volume and fees over all
+    their months, and their equity on the as-of date (0 without a snapshot)."""
+    as_of = _date(scope.as_of)
+    return (
+        f"with dormant as (select user_id from {TIER_SPELLS} where tier = 'dormant'"
+        f" and valid_from <= {as_of} and valid_to >= {as_of}"
+        f" and user_id in (select user_id from {USERS})) "
+        "select 'dormant' as tier,"
+        f" (select sum(volume_usd) from {USER_MONTHS}"
+        " where user_id in (select user_id from dormant)) as lifetime_volume_usd,"
+        f" (select sum(fees_usd) from {USER_MONTHS}"
+        " where user_id in (select user_id from dormant)) as lifetime_fees_usd,"
+        f" (select sum(equity_usd) from {BALANCES} where snapshot_date = {as_of}"
+        " and user_id in (select user_id from dormant)) as latest_equity_usd"
     )
